@@ -1,0 +1,48 @@
+# The two commands of the README: `make local` (run the job on local stand-ins) and `make test`.
+# Both set up everything they need from this repository's own files.
+SHELL := /bin/sh
+PYTHON := $(shell scripts/find-python)
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+# `sam build` looks for the runtime's python3.13 on PATH.
+export PATH := $(dir $(PYTHON)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= eu-west-1
+
+.PHONY: local test lint typecheck template-lint pytest build clean
+
+local: $(VENV)/.installed
+	$(BIN)/python -m local.run
+
+test: lint typecheck template-lint build pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+template-lint: $(VENV)/.installed $(SAM_VENV)/.installed
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+build: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam build --template template.yaml
+
+pytest: $(VENV)/.installed
+	$(BIN)/pytest
+
+$(VENV)/.installed: requirements-dev.txt layers/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
