@@ -1,0 +1,1 @@
+"""Local stand-ins: fake GES, moto server wiring, local poller and runner."""
