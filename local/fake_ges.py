@@ -1,0 +1,587 @@
+"""A fake Huawei Cloud GES v2 management plane: a real HTTP server for tests and local runs.
+
+It serves the four routes the exporter needs, shaped after ``docs/ges-api.md``:
+
+* ``POST /v2/{project_id}/graphs/{graph_id}/backups/export`` (section 1),
+* ``GET  /v2/{project_id}/graphs/{graph_id}/backups?offset&limit`` (section 2a),
+* ``GET  /v2/{project_id}/graphs/{graph_id}/jobs/{job_id}/status`` (section 3),
+* ``GET  /v2/{project_id}/graphs/jobs?offset&limit`` (section 3, list jobs; no filters).
+
+Like the API gateway in front of GES, an unknown method or path gets 404 ``APIG.0101``, and any
+other request without ``X-Auth-Token`` equal to the current token gets 401 ``APIG.0301``
+(section 5). Injected faults (:class:`Fault`) stand for the network and the gateway, so they apply
+before both: 429/5xx answers, slow answers, dropped connections. Nothing is ever printed or logged,
+and requests are recorded (:class:`Call`) without their headers, so the token is never kept.
+
+Assumptions where ges-api.md is open (section 11):
+
+* Error bodies are ``error_code``/``error_msg`` by default; ``error_style="camel"`` gives
+  ``errorCode``/``errorMessage`` (open question 1). Gateway (``APIG.*``) bodies are always snake.
+* A non-empty export directory gives 400 ``GES.0001`` (open question 2). A directory counts as
+  non-empty when an accepted export path equals it or lies below it; a trailing ``/`` is ignored.
+  ``obs://`` prefixes and OBS character rules are not checked.
+* The API refuses a graph that is not running (``GES.7001``) and a backup that is not ``success``
+  (``GES.7040``) like the console does (open question 4).
+* Export jobs are ``GraphManagement``/``ExportBackup`` and succeed at once (open question 3); the
+  status route finds a job by project and job id, whatever graph id is in the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hmac
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+Json = dict[str, Any]
+Reply = tuple[int, Json]
+
+ROUTES = ("export", "list_backups", "job_status", "list_jobs", "any")
+_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("POST", "export", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/backups/export/?")),
+    ("GET", "list_jobs", re.compile(r"/v2/([^/]+)/graphs/jobs/?")),
+    ("GET", "list_backups", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/backups/?")),
+    ("GET", "job_status", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/jobs/([^/]+)/status/?")),
+)
+_GATEWAY_DEFAULTS: dict[int, tuple[str, str]] = {
+    401: ("APIG.0301", "Incorrect IAM authentication information: decrypt token fail"),
+    404: ("APIG.0101", "The API does not exist or has not been published in the environment"),
+    429: (
+        "APIG.0308",
+        "The throttling threshold has been reached: policy user over ratelimit,limit:10,time:1 second",
+    ),
+    502: ("APIG.0202", "Backend unavailable"),
+    503: ("APIG.0203", "Service unavailable: the backend is temporarily unable to handle the request"),
+    504: ("APIG.0201", "Backend timeout"),
+}
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def make_token(size: int = 4096) -> str:
+    """A random stand-in for an IAM token: ``MII`` + url-safe base64, exactly ``size`` characters."""
+    if size < 4:
+        raise ValueError("token size must be at least 4")
+    raw = base64.urlsafe_b64encode(secrets.token_bytes(size)).decode("ascii").rstrip("=")
+    return "MII" + raw[: size - 3]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the network or gateway does to one request instead of (or before) normal handling."""
+
+    status: int | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+    @classmethod
+    def http(cls, status: int, retry_after: float | None = None) -> Fault:
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        return cls(status=status, headers=headers)
+
+    @classmethod
+    def ges_error(cls, status: int, code: str, message: str, style: str = "snake") -> Fault:
+        return cls(status=status, body=_error_body(code, message, style))
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        return cls(delay=seconds)
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        return cls(drop=True)
+
+
+@dataclass
+class Call:
+    """One received request. The token is never stored, only whether it was valid."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: object
+    token_valid: bool
+    status: int | None = None
+
+
+@dataclass
+class _Graph:
+    name: str
+    status: str
+    backups: dict[str, Json] = field(default_factory=dict)
+
+
+@dataclass
+class _PendingFault:
+    fault: Fault
+    remaining: int
+
+
+def _error_body(code: str, message: str, style: str) -> Json:
+    if style == "camel":
+        return {"errorCode": code, "errorMessage": message}
+    if style == "snake":
+        return {"error_code": code, "error_msg": message}
+    raise ValueError(f"unknown error style {style!r}")
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime(_TIME_FORMAT)
+
+
+def _page(query: dict[str, str]) -> slice | str:
+    """The page that ``offset`` and ``limit`` select (defaults 0 and 10), or the invalid one's name."""
+    offset, limit = query.get("offset", "0"), query.get("limit", "10")
+    for name, text in (("offset", offset), ("limit", limit)):
+        if not re.fullmatch(r"\d+", text):
+            return name
+    return slice(int(offset), int(offset) + int(limit))
+
+
+class FakeGes:
+    """The fake server and its state. Thread-safe; use as a context manager or start()/stop()."""
+
+    def __init__(
+        self, token: str | None = None, *, host: str = "127.0.0.1", port: int = 0, error_style: str = "snake"
+    ) -> None:
+        self._token = token or make_token()
+        self._address = (host, port)
+        self.error_style = error_style
+        self.latency = 0.0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._graphs: dict[tuple[str, str], _Graph] = {}
+        self._jobs: dict[str, tuple[str, Json]] = {}  # job_id -> (project_id, job)
+        self._calls: list[Call] = []
+        self._faults: dict[str, deque[_PendingFault]] = {}
+        self._exported: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> FakeGes:
+        if self._server is not None:
+            raise RuntimeError("FakeGes is already running")
+        self._stopping.clear()
+        self._server = _Server(self._address, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-ges", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()  # wakes handlers that are sleeping in a delay
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeGes:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeGes is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- token -----------------------------------------------------------------------------
+    @property
+    def token(self) -> str:
+        with self._lock:
+            return self._token
+
+    def rotate_token(self, new_token: str | None = None) -> str:
+        with self._lock:
+            self._token = new_token or make_token()
+            return self._token
+
+    def _token_state(self, sent: str | None) -> str:
+        """Whether ``sent`` is the valid token: "ok", "missing" or "wrong"."""
+        if not sent:
+            return "missing"
+        with self._lock:
+            valid = hmac.compare_digest(sent.encode(), self._token.encode())
+        return "ok" if valid else "wrong"
+
+    # -- seeding ---------------------------------------------------------------------------
+    def add_graph(
+        self, project_id: str, graph_id: str, *, name: str | None = None, status: str = "200"
+    ) -> None:
+        """Create a graph, or update the name and status of an existing one (its backups stay)."""
+        with self._lock:
+            graph = self._ensure_graph(project_id, graph_id)
+            graph.name, graph.status = name or graph.name, status
+
+    def _ensure_graph(self, project_id: str, graph_id: str) -> _Graph:
+        """The graph, created with a default name if missing. Call with the lock held."""
+        default_name = "ges_" + re.sub(r"\W", "_", graph_id)[:60]
+        return self._graphs.setdefault((project_id, graph_id), _Graph(default_name, "200"))
+
+    def add_backup(
+        self,
+        project_id: str,
+        graph_id: str,
+        *,
+        backup_id: str | None = None,
+        status: str = "success",
+        start_timestamp: int | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Add a backup (creating the graph if needed). Without ``start_timestamp`` it is now, or one
+        hour after the graph's latest backup, so that by default the last one added is the newest."""
+        with self._lock:
+            graph = self._ensure_graph(project_id, graph_id)
+            backup_id = backup_id or str(uuid.uuid4())
+            if backup_id in graph.backups:
+                raise ValueError(f"backup {backup_id} already exists")
+            if start_timestamp is None:
+                latest = max((b["start_timestamp"] for b in graph.backups.values()), default=0)
+                start_timestamp = max(int(time.time()) * 1000, latest + 3_600_000)
+            end = start_timestamp + 60_000
+            stamp = datetime.fromtimestamp(start_timestamp / 1000, tz=UTC).strftime("%Y%m%d%H%M%S")
+            graph.backups[backup_id] = {
+                "id": backup_id, "name": name or f"{graph.name}-{stamp}", "backup_method": "manual",
+                "graph_id": graph_id, "status": status, "start_timestamp": start_timestamp,
+                "start_time": _utc(start_timestamp), "end_timestamp": end, "end_time": _utc(end),
+                "size": 100 + len(graph.backups), "duration": 60, "encrypted": False,
+            }  # fmt: skip
+            return backup_id
+
+    # -- faults ----------------------------------------------------------------------------
+    def inject(self, fault: Fault, *, route: str = "export", times: int = 1) -> None:
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; expected one of {ROUTES}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._faults.setdefault(route, deque()).append(_PendingFault(fault, times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, route: str | None) -> Fault | None:
+        with self._lock:
+            for key in (route, "any"):
+                queue = self._faults.get(key) if key else None
+                if queue:
+                    pending = queue[0]
+                    pending.remaining -= 1
+                    if pending.remaining == 0:
+                        queue.popleft()
+                    return pending.fault
+        return None
+
+    # -- inspection ------------------------------------------------------------------------
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return [replace(call) for call in self._calls]
+
+    @property
+    def export_calls(self) -> list[Call]:
+        return [
+            c for c in self.calls if c.method == "POST" and c.path.rstrip("/").endswith("/backups/export")
+        ]
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {job_id: dict(job) for job_id, (_, job) in self._jobs.items()}
+
+    @property
+    def exported_paths(self) -> set[str]:
+        with self._lock:
+            return set(self._exported)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._graphs.clear()
+            self._jobs.clear()
+            self._calls.clear()
+            self._faults.clear()
+            self._exported.clear()
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    # -- routes ----------------------------------------------------------------------------
+    def _error(self, status: int, code: str, message: str) -> Reply:
+        return status, _error_body(code, message, self.error_style)
+
+    def _fault_body(self, status: int) -> Json:
+        if status in _GATEWAY_DEFAULTS:
+            code, message = _GATEWAY_DEFAULTS[status]
+            return {**_error_body(code, message, "snake"), "request_id": uuid.uuid4().hex}
+        if status == 500:
+            return _error_body("GES.7006", "Internal error in underlying graph engine.", self.error_style)
+        return _error_body("GES.0001", "Incorrect parameter.", self.error_style)
+
+    def _graph(self, project_id: str, graph_id: str) -> _Graph | None:
+        return self._graphs.get((project_id, graph_id))
+
+    def _export(self, project_id: str, graph_id: str, body: object) -> Reply:
+        if not isinstance(body, dict):
+            return self._error(400, "GES.7016", "Request body or header invalid")
+        with self._lock:
+            graph = self._graph(project_id, graph_id)
+            if graph is None:
+                return self._error(400, "GES.7000", "The graph does not exist or has been deleted.")
+            if graph.status != "200":
+                return self._error(400, "GES.7001", "The graph is not running.")
+            for key in ("backup_id", "export_path"):
+                if key not in body:
+                    return self._error(400, "GES.7049", f"The parameter [{key}] is not exist.")
+                if not isinstance(body[key], str):
+                    return self._error(400, "GES.7016", "Request body or header invalid")
+                if not body[key]:
+                    return self._error(400, "GES.7050", f"The parameter [{key}] is empty.")
+            backup = graph.backups.get(body["backup_id"])
+            if backup is None:
+                return self._error(400, "GES.7024", "The graph backup does not exist or has been deleted.")
+            if backup["status"] != "success":
+                return self._error(400, "GES.7040", "The graph backup is not successful.")
+            path: str = body["export_path"]
+            if self._path_in_use(path):
+                # Assumption (ges-api.md open question 2): the real code for this case is unknown.
+                message = f"Incorrect parameter: the export path [{path}] is not an empty OBS directory."
+                return self._error(400, "GES.0001", message)
+            now = datetime.now(tz=UTC).strftime(_TIME_FORMAT)
+            job_id = uuid.uuid4().hex
+            self._jobs[job_id] = (project_id, {
+                "job_id": job_id, "status": "success", "job_type": "GraphManagement",
+                "job_name": "ExportBackup", "related_graph": graph.name, "begin_time": now,
+                "end_time": now, "fail_reason": "", "job_progress": 0.0,
+            })  # fmt: skip
+            self._exported.add(path)
+            return 200, {"job_id": job_id}
+
+    def _path_in_use(self, path: str) -> bool:
+        wanted = path.rstrip("/")
+        return any(p.rstrip("/") == wanted or p.startswith(wanted + "/") for p in self._exported)
+
+    def _bad_page(self, name: str) -> Reply:
+        return self._error(400, "GES.0001", f"Incorrect parameter: [{name}] must be a non-negative integer.")
+
+    def _list_backups(self, project_id: str, graph_id: str, query: dict[str, str]) -> Reply:
+        page = _page(query)
+        if isinstance(page, str):
+            return self._bad_page(page)
+        with self._lock:
+            graph = self._graph(project_id, graph_id)
+            if graph is None:
+                return self._error(400, "GES.7000", "The graph does not exist or has been deleted.")
+            extra = {
+                "graph_name": graph.name, "graph_status": graph.status, "graph_size_type_index": "1",
+                "data_store_version": "2.3.16", "arch": "x86_64",
+            }  # fmt: skip
+            items = [{**b, **extra} for b in graph.backups.values()]
+        return 200, {"backup_count": len(items), "backup_list": items[page]}
+
+    def _job_status(self, project_id: str, job_id: str) -> Reply:
+        with self._lock:
+            owner, job = self._jobs.get(job_id, ("", {}))
+            if owner != project_id:
+                return self._error(400, "GES.7007", "The job does not exist.")
+            return 200, dict(job)
+
+    def _list_jobs(self, project_id: str, query: dict[str, str]) -> Reply:
+        page = _page(query)
+        if isinstance(page, str):
+            return self._bad_page(page)
+        with self._lock:
+            jobs = [dict(job) for owner, job in self._jobs.values() if owner == project_id]
+        return 200, {"job_count": len(jobs), "job_list": jobs[page]}
+
+    def _dispatch(self, route: str | None, groups: list[str], query: dict[str, str], body: object) -> Reply:
+        if route == "export":
+            return self._export(groups[0], groups[1], body)
+        if route == "list_backups":
+            return self._list_backups(groups[0], groups[1], query)
+        if route == "job_status":
+            return self._job_status(groups[0], groups[2])
+        assert route == "list_jobs", route
+        return self._list_jobs(groups[0], query)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], fake: FakeGes) -> None:
+        self.fake = fake
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Ends idle keep-alive connections so that a stopped fake answers nothing more."""
+        with self._connections_lock:
+            for conn in self._connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Silent: aborted and dropped connections are expected here, and nothing may be printed."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # idle keep-alive connections end after this
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the server never prints (least of all a header)."""
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _handle(self) -> None:
+        fake = cast(_Server, self.server).fake
+        split = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        body = self._read_body()
+        token_ok = fake._token_state(self.headers.get("X-Auth-Token")) == "ok"
+        call = Call(self.command, split.path, query, body, token_ok)
+        fake._record(call)
+        route, groups = _match(self.command, split.path)
+        fault = fake._take_fault(route) or Fault()
+        fake._sleep(fault.delay + fake.latency)
+        if fault.drop:
+            self._drop()
+            return
+        dispatch = partial(fake._dispatch, route, groups, query, body)
+        status, reply, headers = self._answer(fake, fault, route is not None, dispatch)
+        with fake._lock:
+            call.status = status
+        self._send(status, reply, headers)
+
+    def _answer(
+        self, fake: FakeGes, fault: Fault, known_route: bool, dispatch: Callable[[], Reply]
+    ) -> tuple[int, Json, dict[str, str]]:
+        """Like the gateway: the fault, else 404 for an unknown API, else the token check; then GES."""
+        if fault.status is not None:
+            return fault.status, fault.body or fake._fault_body(fault.status), fault.headers
+        if not known_route:
+            return 404, fake._fault_body(404), {}
+        state = fake._token_state(self.headers.get("X-Auth-Token"))
+        if state != "ok":
+            reason = "x-auth-token not found" if state == "missing" else "decrypt token fail"
+            message = f"Incorrect IAM authentication information: {reason}"
+            return 401, {"error_msg": message, "error_code": "APIG.0301", "request_id": uuid.uuid4().hex}, {}
+        try:
+            status, reply = dispatch()
+        except Exception as exc:  # a bug in the fake: answer it rather than print a traceback
+            status, reply = 500, {"error_code": "FAKE.0500", "error_msg": f"fake_ges bug: {exc!r}"}
+        return status, reply, {}
+
+    def _read_body(self) -> object:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length, self.close_connection = 0, True
+        raw = self.rfile.read(length).decode("utf-8", "replace") if length > 0 else ""
+        if not raw:
+            return None
+        try:
+            return cast(object, json.loads(raw))
+        except ValueError:
+            return raw
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send(self, status: int, reply: Json, headers: dict[str, str]) -> None:
+        payload = json.dumps(reply).encode()
+        request_id = str(reply.get("request_id") or uuid.uuid4().hex)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("X-Request-Id", request_id)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (e.g. its read timeout ran out)
+            self.close_connection = True
+
+
+def _match(method: str, path: str) -> tuple[str | None, list[str]]:
+    for route_method, route, pattern in _PATTERNS:
+        found = pattern.fullmatch(path)
+        if found and method == route_method:
+            return route, [unquote(g) for g in found.groups()]
+    return None, []
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a fake GES management plane until Ctrl-C.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--project-id", default="0123456789abcdef0123456789abcdef")
+    parser.add_argument("--graph-id", default="demo-graph-0001")
+    parser.add_argument("--token-file", help="write the valid token to this file (it is never printed)")
+    args = parser.parse_args(argv)
+    fake = FakeGes(host=args.host, port=args.port)
+    backups = [fake.add_backup(args.project_id, args.graph_id) for _ in range(12)]
+    if args.token_file:
+        descriptor = os.open(args.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(fake.token)
+    with fake:
+        print(f"fake GES listening on {fake.url} (token: {len(fake.token)} characters)")
+        print(f"project_id={args.project_id} graph_id={args.graph_id}")
+        print("backup ids, oldest first:", *backups, sep="\n  ")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping")
+
+
+if __name__ == "__main__":
+    main()

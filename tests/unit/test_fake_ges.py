@@ -1,0 +1,316 @@
+"""The fake GES server, exercised through real HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from local.fake_ges import FakeGes, Fault, make_token
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+GRAPH = "graph-1"
+
+
+@pytest.fixture
+def ges() -> Iterator[FakeGes]:
+    with FakeGes() as fake:
+        yield fake
+
+
+def export_url(ges: FakeGes, graph: str = GRAPH) -> str:
+    return f"{ges.url}/v2/{PROJECT}/graphs/{graph}/backups/export"
+
+
+def export(ges: FakeGes, body: Any, *, auth: str | None = "valid", timeout: float = 2.0) -> requests.Response:
+    """POST an export; ``auth`` is "valid" for the current token, None for no token, else the token sent."""
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["X-Auth-Token"] = ges.token if auth == "valid" else auth
+    if isinstance(body, str):
+        return requests.post(export_url(ges), data=body, headers=headers, timeout=timeout)
+    return requests.post(export_url(ges), json=body, headers=headers, timeout=timeout)
+
+
+def get(ges: FakeGes, path: str, **params: Any) -> requests.Response:
+    return requests.get(f"{ges.url}{path}", params=params, headers={"X-Auth-Token": ges.token}, timeout=2)
+
+
+def wait_for(condition: Any, seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())
+
+
+def test_make_token_is_a_long_url_safe_mii_blob() -> None:
+    token = make_token()
+    assert len(token) == 4096
+    assert token.startswith("MII")
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    assert len(make_token(100)) == 100
+    assert make_token() != token
+
+
+def test_export_success_records_a_job_served_by_the_status_api(ges: FakeGes) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    resp = export(ges, {"backup_id": backup, "export_path": "bucket/dir/"})
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.headers["X-Request-Id"]
+    job_id = resp.json()["job_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", job_id)
+    assert ges.exported_paths == {"bucket/dir/"}
+    assert ges.jobs[job_id]["job_name"] == "ExportBackup"
+    status = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/jobs/{job_id}/status")
+    assert status.status_code == 200
+    assert status.json() == ges.jobs[job_id]
+    assert status.json()["status"] == "success"
+    assert status.json()["related_graph"] == "ges_graph_1"
+    [call] = ges.export_calls
+    assert (call.method, call.status, call.token_valid) == ("POST", 200, True)
+    assert call.body == {"backup_id": backup, "export_path": "bucket/dir/"}
+    jobs = get(ges, f"/v2/{PROJECT}/graphs/jobs").json()
+    assert jobs == {"job_count": 1, "job_list": [ges.jobs[job_id]]}
+
+
+def test_unknown_job_is_ges_7007(ges: FakeGes) -> None:
+    resp = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/jobs/{'0' * 32}/status")
+    assert (resp.status_code, resp.json()["error_code"]) == (400, "GES.7007")
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"), [(None, "x-auth-token not found"), ("MIIwrong", "decrypt token fail")]
+)
+def test_bad_token_is_apig_0301_and_never_recorded(ges: FakeGes, token: str | None, reason: str) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    resp = export(ges, {"backup_id": backup, "export_path": "bucket/dir/"}, auth=token)
+    assert resp.status_code == 401
+    body = resp.json()
+    assert body["error_code"] == "APIG.0301"
+    assert body["error_msg"] == f"Incorrect IAM authentication information: {reason}"
+    assert body["request_id"] == resp.headers["X-Request-Id"]
+    assert ges.exported_paths == set()
+    export(ges, {"backup_id": backup, "export_path": "bucket/other/"})
+    assert [c.token_valid for c in ges.calls] == [False, True]
+    assert ges.token not in repr(ges.calls)
+
+
+def test_rotate_token_invalidates_the_old_one_at_once(ges: FakeGes) -> None:
+    old = ges.token
+    new = ges.rotate_token()
+    assert new == ges.token != old
+    resp = requests.get(f"{ges.url}/v2/{PROJECT}/graphs/jobs", headers={"X-Auth-Token": old}, timeout=2)
+    assert (resp.status_code, resp.json()["error_code"]) == (401, "APIG.0301")
+    assert get(ges, f"/v2/{PROJECT}/graphs/jobs").status_code == 200
+    assert ges.rotate_token("MIIchosen") == "MIIchosen"
+
+
+ERRORS = [
+    ("not json", "bucket/d/", "GES.7016", "Request body or header invalid"),
+    ("no graph", "bucket/d/", "GES.7000", "The graph does not exist or has been deleted."),
+    ("stopped", "bucket/d/", "GES.7001", "The graph is not running."),
+    ("no backup_id", "bucket/d/", "GES.7049", "The parameter [backup_id] is not exist."),
+    ("", "bucket/d/", "GES.7050", "The parameter [backup_id] is empty."),
+    ("ok", None, "GES.7049", "The parameter [export_path] is not exist."),
+    ("ok", "", "GES.7050", "The parameter [export_path] is empty."),
+    ("unknown", "bucket/d/", "GES.7024", "The graph backup does not exist or has been deleted."),
+    ("failed", "bucket/d/", "GES.7040", "The graph backup is not successful."),
+    ("ok", "bucket/used/", "GES.0001",
+     "Incorrect parameter: the export path [bucket/used/] is not an empty OBS directory."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("backup", "path", "code", "message"), ERRORS)
+def test_export_refusals_are_400_with_ges_codes(
+    ges: FakeGes, backup: str, path: str | None, code: str, message: str
+) -> None:
+    ok = ges.add_backup(PROJECT, GRAPH)
+    failed = ges.add_backup(PROJECT, GRAPH, status="failed")
+    export(ges, {"backup_id": ok, "export_path": "bucket/used/"})
+    if backup == "no graph":
+        ges.reset()
+    if backup == "stopped":
+        ges.add_graph(PROJECT, GRAPH, status="900")
+    body: Any = {"backup_id": {"ok": ok, "failed": failed}.get(backup, backup), "export_path": path}
+    if backup == "no backup_id":
+        del body["backup_id"]
+    if path is None:
+        del body["export_path"]
+    resp = export(ges, "{not json" if backup == "not json" else body)
+    assert resp.status_code == 400
+    assert resp.json() == {"error_code": code, "error_msg": message}
+    assert len(ges.jobs) == (0 if backup == "no graph" else 1)
+
+
+def test_camel_error_style_applies_to_ges_errors_only(ges: FakeGes) -> None:
+    ges.error_style = "camel"
+    resp = export(ges, {"backup_id": "x", "export_path": "bucket/d/"})
+    assert resp.json() == {
+        "errorCode": "GES.7000",
+        "errorMessage": "The graph does not exist or has been deleted.",
+    }
+    assert export(ges, {}, auth=None).json()["error_code"] == "APIG.0301"
+
+
+def test_a_parent_of_an_exported_path_is_not_empty_either(ges: FakeGes) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    assert export(ges, {"backup_id": backup, "export_path": "bucket/a/b/"}).status_code == 200
+    for path in ("bucket/a/b", "bucket/a/"):
+        assert export(ges, {"backup_id": backup, "export_path": path}).json()["error_code"] == "GES.0001"
+    assert export(ges, {"backup_id": backup, "export_path": "bucket/a/c/"}).status_code == 200
+
+
+def test_list_backups_pages_in_insertion_order(ges: FakeGes) -> None:
+    stamps = [1_700_000_000_000 + ((i * 7) % 23) * 60_000 for i in range(23)]  # not in time order
+    ids = [ges.add_backup(PROJECT, GRAPH, start_timestamp=s) for s in stamps]
+    path = f"/v2/{PROJECT}/graphs/{GRAPH}/backups"
+    first = get(ges, path).json()
+    pages = [first, get(ges, path, offset=10).json(), get(ges, path, offset=20, limit=10).json()]
+    assert [p["backup_count"] for p in pages] == [23, 23, 23]
+    assert [len(p["backup_list"]) for p in pages] == [10, 10, 3]
+    assert [b["id"] for p in pages for b in p["backup_list"]] == ids
+    item = first["backup_list"][0]
+    assert item["start_timestamp"] == stamps[0]
+    assert item["start_time"] == "2023-11-14T22:13:20"
+    assert item["end_timestamp"] == stamps[0] + 60_000
+    assert {
+        "id", "name", "backup_method", "graph_id", "graph_name", "graph_status", "graph_size_type_index",
+        "data_store_version", "arch", "status", "start_timestamp", "start_time", "end_timestamp",
+        "end_time", "size", "duration", "encrypted",
+    } == set(item)  # fmt: skip
+    assert (item["graph_status"], item["arch"], item["encrypted"]) == ("200", "x86_64", False)
+
+
+@pytest.mark.parametrize("params", [{"offset": "x"}, {"limit": "-1"}, {"offset": "1.5"}])
+def test_list_backups_rejects_bad_paging(ges: FakeGes, params: dict[str, str]) -> None:
+    ges.add_graph(PROJECT, GRAPH)
+    resp = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/backups", **params)
+    assert (resp.status_code, resp.json()["error_code"]) == (400, "GES.0001")
+
+
+def test_list_backups_of_unknown_graph_is_ges_7000(ges: FakeGes) -> None:
+    resp = get(ges, f"/v2/{PROJECT}/graphs/nope/backups")
+    assert (resp.status_code, resp.json()["error_code"]) == (400, "GES.7000")
+
+
+def test_default_timestamps_make_the_last_added_the_newest(ges: FakeGes) -> None:
+    ids = [ges.add_backup(PROJECT, GRAPH) for _ in range(3)]
+    items = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/backups").json()["backup_list"]
+    assert max(items, key=lambda b: b["start_timestamp"])["id"] == ids[-1]
+    with pytest.raises(ValueError, match="already exists"):
+        ges.add_backup(PROJECT, GRAPH, backup_id=ids[0])
+
+
+def test_throttling_fault_sets_retry_after_and_is_consumed_once(ges: FakeGes) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.http(429, retry_after=2))
+    resp = export(ges, {"backup_id": backup, "export_path": "bucket/d/"}, auth=None)  # faults come first
+    assert resp.status_code == 429
+    assert resp.headers["Retry-After"] == "2"
+    assert resp.json()["error_code"] == "APIG.0308"
+    assert ges.exported_paths == set()
+    assert export(ges, {"backup_id": backup, "export_path": "bucket/d/"}).status_code == 200
+    assert [c.status for c in ges.export_calls] == [429, 200]
+
+
+def test_fault_times_and_routes(ges: FakeGes) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.http(503), times=2)
+    ges.inject(Fault.ges_error(400, "GES.7002", "The graph is being backed up.", style="camel"))
+    ges.inject(Fault.http(500), route="list_backups")
+    body = {"backup_id": backup, "export_path": "bucket/d/"}
+    answers = [export(ges, body) for _ in range(4)]
+    assert [r.status_code for r in answers] == [503, 503, 400, 200]
+    assert answers[0].json()["error_code"] == "APIG.0203"
+    assert answers[2].json() == {"errorCode": "GES.7002", "errorMessage": "The graph is being backed up."}
+    listed = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/backups")
+    assert listed.json() == {
+        "error_code": "GES.7006",
+        "error_msg": "Internal error in underlying graph engine.",
+    }
+    ges.inject(Fault.http(502), route="any")
+    assert get(ges, f"/v2/{PROJECT}/graphs/jobs").status_code == 502
+    with pytest.raises(ValueError, match="unknown route"):
+        ges.inject(Fault.http(500), route="nope")
+
+
+def test_slow_fault_times_out_the_client_but_the_export_is_accepted(ges: FakeGes) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.slow(0.3))
+    url, body = export_url(ges), {"backup_id": backup, "export_path": "bucket/slow/"}
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(url, json=body, headers={"X-Auth-Token": ges.token}, timeout=0.1)
+    assert wait_for(lambda: ges.exported_paths == {"bucket/slow/"})  # the ambiguous case
+    assert wait_for(lambda: ges.export_calls[0].status == 200)
+
+
+def test_dropped_connection_is_a_connection_error_and_recorded(ges: FakeGes) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.dropped())
+    with pytest.raises(requests.ConnectionError):
+        export(ges, {"backup_id": backup, "export_path": "bucket/d/"})
+    [call] = ges.export_calls
+    assert call.status is None
+    assert call.body == {"backup_id": backup, "export_path": "bucket/d/"}
+    assert ges.exported_paths == set()
+
+
+def test_latency_delays_every_answer(ges: FakeGes) -> None:
+    ges.latency = 0.2
+    started = time.monotonic()
+    assert export(ges, {}, auth=None).status_code == 401
+    assert time.monotonic() - started >= 0.2
+
+
+def test_server_prints_nothing_even_for_aborted_connections(
+    ges: FakeGes, capfd: pytest.CaptureFixture[str]
+) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.dropped())
+    ges.inject(Fault.slow(0.2))
+    with pytest.raises(requests.ConnectionError):
+        export(ges, {"backup_id": backup, "export_path": "bucket/a/"})
+    with pytest.raises(requests.ReadTimeout):
+        export(ges, {"backup_id": backup, "export_path": "bucket/b/"}, auth=None, timeout=0.05)
+    assert wait_for(lambda: len(ges.calls) == 2 and ges.calls[1].status == 401)
+    export(ges, {"backup_id": backup, "export_path": "bucket/c/"})
+    assert capfd.readouterr() == ("", "")
+
+
+def test_unknown_route_is_apig_0101(ges: FakeGes) -> None:
+    resp = requests.delete(f"{ges.url}/v2/{PROJECT}/graphs/{GRAPH}", timeout=2)
+    assert resp.status_code == 404
+    assert resp.json()["error_code"] == "APIG.0101"
+    assert resp.headers["Content-Type"] == "application/json"
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(ges: FakeGes) -> None:
+    host, port = ges.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        for _ in range(3):
+            conn.request("GET", f"/v2/{PROJECT}/graphs/jobs", headers={"X-Auth-Token": ges.token})
+            resp = conn.getresponse()
+            assert resp.status == 200
+            assert resp.read() == b'{"job_count": 0, "job_list": []}'
+    finally:
+        conn.close()
+
+
+def test_reset_clears_state_but_keeps_token_and_server(ges: FakeGes) -> None:
+    token = ges.token
+    backup = ges.add_backup(PROJECT, GRAPH)
+    export(ges, {"backup_id": backup, "export_path": "bucket/d/"})
+    ges.inject(Fault.http(503))
+    ges.reset()
+    assert (ges.calls, ges.jobs, ges.exported_paths, ges.token) == ([], {}, set(), token)
+    resp = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/backups")  # no fault left, graph gone
+    assert (resp.status_code, resp.json()["error_code"]) == (400, "GES.7000")
