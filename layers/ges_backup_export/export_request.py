@@ -1,0 +1,163 @@
+"""The export request: one JSON object, checked field by field before anything reaches GES.
+
+Ids are checked before any URL is built, the export path before any call is made, and unknown fields
+are refused by name, so a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from ges_backup_export.errors import InvalidRequest
+
+LATEST = "latest"
+MAX_EXPORT_PATH_LENGTH = 1024
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDERS = ("graph_id", "backup_id", "date", "timestamp")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# OBS object-name characters that need no encoding (ges-api.md §1); `/` separates the parts.
+_PATH_PART = re.compile(r"[A-Za-z0-9!_.*'()-]+")
+_FIELDS = ("graph_id", "backup_id", "export_path", "project_id", "scheduled_time")
+_REQUIRED = ("graph_id", "backup_id", "export_path")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A checked request. `export_path` may still hold placeholders; `backup_id` may be `latest`."""
+
+    graph_id: str
+    backup_id: str
+    export_path: str
+    project_id: str | None = None
+    scheduled_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExportIdentity:
+    """What makes two requests the same export, once `latest` and the placeholders are resolved."""
+
+    project_id: str
+    graph_id: str
+    backup_id: str
+    export_path: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def digest(self) -> str:
+        """A stable hex id of this export (the FIFO deduplication id of its message)."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def parse_request(value: object, where: str = "") -> ExportRequest:
+    """Turn one JSON value into a request, or raise InvalidRequest naming the field (prefixed by `where`)."""
+    if not isinstance(value, dict):
+        raise InvalidRequest(where or "request", f"must be a JSON object, got {_json_type(value)}")
+    unknown = sorted(str(key) for key in value if key not in _FIELDS)
+    if unknown:
+        raise InvalidRequest(
+            _field(where, unknown[0]), f"unknown field (known fields: {', '.join(_FIELDS)}); got {unknown}"
+        )
+    for name in _REQUIRED:
+        if value.get(name) is None:
+            raise InvalidRequest(_field(where, name), "is required")
+    for name in ("graph_id", "backup_id", "project_id"):
+        if value.get(name) is not None:
+            problem = check_id(value[name])
+            if problem:
+                raise InvalidRequest(_field(where, name), problem)
+    export_path = value["export_path"]
+    check_export_path_template(export_path, _field(where, "export_path"))
+    scheduled_time = value.get("scheduled_time")
+    return ExportRequest(
+        graph_id=value["graph_id"],
+        backup_id=value["backup_id"],
+        export_path=export_path,
+        project_id=value.get("project_id"),
+        scheduled_time=None
+        if scheduled_time is None
+        else parse_time(scheduled_time, _field(where, "scheduled_time")),
+    )
+
+
+def check_id(value: object) -> str | None:
+    """What is wrong with a GES id (letters, digits, `-` and `_`, 1 to 64 of them), or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {_json_type(value)}"
+    if not _ID.fullmatch(value):
+        return "must be 1 to 64 letters, digits, '-' or '_'"
+    return None
+
+
+def parse_time(value: object, field: str) -> datetime:
+    """An ISO-8601 time with its offset (EventBridge sends `2026-11-27T02:00:00Z`), as UTC."""
+    if not isinstance(value, str):
+        raise InvalidRequest(field, f"must be an ISO-8601 time string, got {_json_type(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(
+            field, f"must be an ISO-8601 time such as 2026-11-27T02:00:00Z, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidRequest(field, f"must carry its UTC offset (for example a trailing Z), got {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def check_export_path_template(value: object, field: str = "export_path") -> None:
+    """Refuse a path that could never resolve to a valid `bucket/dir/`, before any GES call."""
+    if not isinstance(value, str):
+        raise InvalidRequest(field, f"must be a string, got {_json_type(value)}")
+    for name in _PLACEHOLDER.findall(value):
+        if name not in _PLACEHOLDERS:
+            known = ", ".join("{" + known + "}" for known in _PLACEHOLDERS)
+            raise InvalidRequest(field, f"unknown placeholder {{{name}}} (known: {known})")
+    _check_export_path(_PLACEHOLDER.sub("xxx", value), field)
+
+
+def resolve_export_path(template: str, *, graph_id: str, backup_id: str, at: datetime) -> str:
+    """Fill the placeholders; the result is checked again and always ends with `/`."""
+    values = {
+        "graph_id": graph_id,
+        "backup_id": backup_id,
+        "date": at.strftime("%Y-%m-%d"),
+        "timestamp": at.strftime("%Y%m%dT%H%M%SZ"),
+    }
+    path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    _check_export_path(path, "export_path")
+    return path if path.endswith("/") else path + "/"
+
+
+def _check_export_path(path: str, field: str) -> None:
+    if "://" in path or path.lower().startswith("obs:"):
+        raise InvalidRequest(field, "must be bucket/dir/ without obs:// or an endpoint")
+    if not path or len(path) > MAX_EXPORT_PATH_LENGTH:
+        raise InvalidRequest(field, f"must be 1 to {MAX_EXPORT_PATH_LENGTH} characters long")
+    bucket, _, rest = path.partition("/")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise InvalidRequest(
+            field, "must start with an OBS bucket name (3 to 63 lowercase letters, digits, '-' or '.')"
+        )
+    parts = rest[:-1].split("/") if rest.endswith("/") else rest.split("/")
+    if not rest or any(part in ("", ".", "..") for part in parts):
+        raise InvalidRequest(
+            field, "must be bucket/dir/: a directory inside the bucket, with no empty, '.' or '..' parts"
+        )
+    if not all(_PATH_PART.fullmatch(part) for part in parts):
+        raise InvalidRequest(
+            field, "may hold only letters, digits, '/' and ! - _ . * ' ( ) outside its placeholders"
+        )
+
+
+def _field(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)

@@ -1,0 +1,102 @@
+"""Running the requests of one invocation: a direct or scheduled event, or one SQS record.
+
+Every request ends with its job_id downstream, or with its error: raised to the caller of a single
+direct request, listed in the result of an `exports` list, and, for a queue record that can never
+succeed, sent to the dead-letter queue with its reason (or reported for SQS to redrive).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from ges_backup_export.deadline import Deadline
+from ges_backup_export.errors import ExportError, InvalidRequest
+from ges_backup_export.exporter import Exporter, Message, log_failure
+from ges_backup_export.observability import logger
+from ges_backup_export.queues import SqsQueue
+from ges_backup_export.triggers import Batch, batch_from_body, batch_from_event, sent_time
+
+MAX_REASON_LENGTH = 4000
+
+
+class Runner:
+    def __init__(self, exporter: Exporter, dead_letter: SqsQueue | None) -> None:
+        self._exporter = exporter
+        self._dead_letter = dead_letter
+
+    def run_event(self, event: object, deadline: Deadline) -> dict[str, Any]:
+        """A direct or scheduled invocation: the message, or `{"exports": [...]}` for a list."""
+        try:
+            batch = batch_from_event(event, datetime.now(UTC))
+        except InvalidRequest as error:
+            log_failure(error)
+            raise
+        results = self._run_batch(batch, deadline)
+        if batch.is_list:
+            return {"exports": [_entry(result) for result in results]}
+        result = results[0]
+        if isinstance(result, ExportError):
+            raise result
+        return result
+
+    def run_record(self, record: SQSRecord, deadline: Deadline) -> None:
+        """One SQS record: returns when it is done or dead-lettered, raises to have SQS retry it."""
+        logger.append_keys(message_id=record.message_id)
+        try:
+            now = datetime.now(UTC)
+            try:
+                batch = batch_from_body(record.body, sent_time(record.attributes.sent_timestamp, now))
+            except InvalidRequest as error:
+                log_failure(error)
+                results: list[Message | ExportError] = [error]
+            else:
+                results = self._run_batch(batch, deadline)
+            self._settle(record, results)
+        finally:
+            logger.remove_keys(["message_id"])
+
+    def _run_batch(self, batch: Batch, deadline: Deadline) -> list[Message | ExportError]:
+        results: list[Message | ExportError] = []
+        for entry in batch.entries:
+            if isinstance(entry, ExportError):
+                log_failure(entry)
+                results.append(entry)
+                continue
+            logger.append_keys(graph_id=entry.request.graph_id, backup_id=entry.request.backup_id)
+            logger.info("export requested", extra={"trigger": entry.trigger.value})
+            try:
+                results.append(self._exporter.export(entry, deadline))
+            except ExportError as error:
+                log_failure(error)
+                results.append(error)
+            finally:
+                logger.remove_keys(["graph_id", "backup_id"])
+        return results
+
+    def _settle(self, record: SQSRecord, results: list[Message | ExportError]) -> None:
+        failures = [
+            (index, result) for index, result in enumerate(results) if isinstance(result, ExportError)
+        ]
+        if not failures:
+            return
+        retryable = [error for _, error in failures if not error.permanent]
+        if retryable:
+            raise retryable[0]
+        first = failures[0][1]
+        if self._dead_letter is None:
+            raise first
+        reason = first.message if len(results) == 1 else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
+        self._dead_letter.send(
+            record.body,
+            group_id=record.attributes.message_group_id or record.message_id,
+            deduplication_id=record.message_id,
+            attributes={"error_code": first.code, "error_message": reason[:MAX_REASON_LENGTH]},
+        )
+        logger.error("record sent to the dead-letter queue", extra={"error_code": first.code})
+
+
+def _entry(result: Message | ExportError) -> dict[str, Any]:
+    return {"error": result.as_dict()} if isinstance(result, ExportError) else result

@@ -1,0 +1,130 @@
+"""The function's settings, read from its environment and checked once, with errors that name the variable."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ges_backup_export.errors import ConfigurationError
+from ges_backup_export.export_request import check_id
+
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400
+DEFAULT_GES_TIMEOUT_SECONDS = 10.0
+DEFAULT_GES_MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    ges_endpoint: str
+    ges_project_id: str | None
+    token_secret_id: str
+    idempotency_table_name: str
+    idempotency_ttl_seconds: int
+    downstream_queue_url: str
+    dead_letter_queue_url: str | None
+    ges_timeout_seconds: float
+    ges_max_attempts: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        project_id = _optional(env, "GES_PROJECT_ID")
+        if project_id is not None:
+            _check_setting_id("GES_PROJECT_ID", project_id)
+        return cls(
+            ges_endpoint=_ges_endpoint(_required(env, "GES_ENDPOINT")),
+            ges_project_id=project_id,
+            token_secret_id=_required(env, "GES_TOKEN_SECRET_ID"),
+            idempotency_table_name=_required(env, "IDEMPOTENCY_TABLE_NAME"),
+            idempotency_ttl_seconds=_positive_int(
+                env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS
+            ),
+            downstream_queue_url=_queue_url("DOWNSTREAM_QUEUE_URL", _required(env, "DOWNSTREAM_QUEUE_URL")),
+            dead_letter_queue_url=_optional_queue_url(env, "DEAD_LETTER_QUEUE_URL"),
+            ges_timeout_seconds=_positive_float(env, "GES_TIMEOUT_SECONDS", DEFAULT_GES_TIMEOUT_SECONDS),
+            ges_max_attempts=_positive_int(env, "GES_MAX_ATTEMPTS", DEFAULT_GES_MAX_ATTEMPTS),
+        )
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = _optional(env, name)
+    if value is None:
+        raise ConfigurationError(f"{name} is not set")
+    return value
+
+
+def _check_setting_id(name: str, value: str) -> None:
+    problem = check_id(value)
+    if problem:
+        raise ConfigurationError(f"{name} {problem}")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _optional(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _optional(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 900:
+        raise ConfigurationError(f"{name} must be more than 0 and at most 900 seconds, got {raw}")
+    return value
+
+
+def _ges_endpoint(raw: str) -> str:
+    """GES base URL: https, or plain http for a loopback host (local runs); no path, query or credentials."""
+    parts = urlsplit(raw)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigurationError(f"GES_ENDPOINT must be an https:// URL, got {raw!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigurationError(
+            f"GES_ENDPOINT must be https:// (http is accepted only for a loopback host), got {raw!r}"
+        )
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path.strip("/"):
+        raise ConfigurationError(
+            f"GES_ENDPOINT must be a base URL such as https://ges.cn-north-4.myhuaweicloud.com, got {raw!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _queue_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.hostname or not parts.path.strip("/"):
+        raise ConfigurationError(f"{name} must be an SQS queue URL, got {raw!r}")
+    return raw
+
+
+def _optional_queue_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = _optional(env, name)
+    return None if raw is None else _queue_url(name, raw)

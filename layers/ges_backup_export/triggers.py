@@ -1,0 +1,122 @@
+"""From what a trigger delivers to export requests, each with its trigger and its time.
+
+Three shapes arrive (CONTRACT.md, "The three triggers"): SQS batches (`Records`), EventBridge
+`Scheduled Event` envelopes (requests in `detail`, the tick time in `time`), and the request itself
+(console, CLI, EventBridge Scheduler `Input`). A request may also come as `{"exports": [...]}`.
+
+Each request gets a reference time, used for `{date}`, `{timestamp}` and `requested_at`: its
+`scheduled_time` when present, else the envelope's `time`, else the time SQS received the message (so a
+redelivered record resolves to the same export), else now.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from ges_backup_export.errors import InvalidRequest
+from ges_backup_export.export_request import ExportRequest, parse_request, parse_time
+
+MAX_EXPORTS_PER_EVENT = 100
+
+
+class Trigger(StrEnum):
+    QUEUE = "queue"
+    SCHEDULE = "schedule"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A checked request, how it arrived, and the time its placeholders resolve against."""
+
+    request: ExportRequest
+    trigger: Trigger
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The requests of one event or message body; an entry that failed its checks is its error."""
+
+    entries: list[Submission | InvalidRequest]
+    is_list: bool
+
+
+def is_queue_event(event: object) -> bool:
+    """An SQS event source mapping's batch; other `Records` events are refused as requests."""
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        return False
+    return all(
+        isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in event["Records"]
+    )
+
+
+def batch_from_event(event: object, now: datetime) -> Batch:
+    """The requests of a direct or scheduled invocation. An event with no request is an InvalidRequest."""
+    if not isinstance(event, dict):
+        raise InvalidRequest("event", 'must be a JSON object: an export request or {"exports": [...]}')
+    if "detail-type" in event and "detail" in event:
+        tick = parse_time(event.get("time"), "time")
+        detail = event["detail"]
+        if detail in ({}, None):
+            raise InvalidRequest(
+                "detail",
+                "the EventBridge event carries no export request; give the rule an export request as Input",
+            )
+        return _batch(detail, Trigger.SCHEDULE, tick, "detail")
+    return _batch(event, Trigger.DIRECT, now, "")
+
+
+def batch_from_body(body: str, sent_at: datetime) -> Batch:
+    """The requests of one SQS message body."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise InvalidRequest("body", f"is not valid JSON ({type(error).__name__})") from None
+    return _batch(value, Trigger.QUEUE, sent_at, "")
+
+
+def sent_time(epoch_ms: str | None, now: datetime) -> datetime:
+    """When SQS received a message, from its `SentTimestamp` attribute (epoch milliseconds)."""
+    try:
+        return datetime.fromtimestamp(int(epoch_ms or "") / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return now
+
+
+def _batch(value: object, trigger: Trigger, default_time: datetime, where: str) -> Batch:
+    if isinstance(value, dict) and "exports" in value:
+        return Batch(entries=_entries(value, trigger, default_time, where), is_list=True)
+    return Batch(entries=[_submission(value, trigger, default_time, where)], is_list=False)
+
+
+def _entries(
+    value: dict[str, Any], trigger: Trigger, default_time: datetime, where: str
+) -> list[Submission | InvalidRequest]:
+    field = f"{where}.exports" if where else "exports"
+    extra = sorted(key for key in value if key != "exports")
+    if extra:
+        raise InvalidRequest(f"{where}.{extra[0]}" if where else extra[0], "unknown field beside exports")
+    exports = value["exports"]
+    if not isinstance(exports, list) or not 1 <= len(exports) <= MAX_EXPORTS_PER_EVENT:
+        raise InvalidRequest(field, f"must be an array of 1 to {MAX_EXPORTS_PER_EVENT} export requests")
+    entries: list[Submission | InvalidRequest] = []
+    for index, entry in enumerate(exports):
+        try:
+            entries.append(_submission(entry, trigger, default_time, f"{field}[{index}]"))
+        except InvalidRequest as error:
+            entries.append(error)
+    return entries
+
+
+def _submission(value: object, trigger: Trigger, default_time: datetime, where: str) -> Submission:
+    request = parse_request(value, where)
+    if request.scheduled_time is not None:
+        return Submission(
+            request, Trigger.QUEUE if trigger is Trigger.QUEUE else Trigger.SCHEDULE, request.scheduled_time
+        )
+    return Submission(request, trigger, default_time)
