@@ -1,0 +1,158 @@
+"""The AWS side of a local run: moto in server mode, and the resources template.yaml declares, created in it.
+
+The queues (with their redrive policies), the idempotency table and the function's environment are read
+from the template, so a local run and the tests use what a deployment would use. Only the secret's
+value and the parameters a deployment would be given (the GES endpoint, the secret ARN) come from here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.template import load_template, parameter_defaults
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+
+REGION = "eu-west-1"
+FUNCTION = "ExportBackupFunction"
+# What boto3 needs to talk to moto; never real credentials.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Start moto on a free loopback port; yields its URL, for AWS_ENDPOINT_URL."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@dataclass
+class Stack:
+    """The resources of one local deployment, by the template's logical ids."""
+
+    name: str
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+    table_name: str = ""
+    secret_arn: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+    template: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def function_property(self, name: str) -> Any:
+        return self.template["Resources"][FUNCTION]["Properties"][name]
+
+    def queue_batch_size(self) -> int:
+        """BatchSize of the function's SQS event source."""
+        for event in self.function_property("Events").values():
+            if event["Type"] == "SQS":
+                return int(_resolve(event["Properties"]["BatchSize"], self.parameters, {}))
+        raise LookupError("the template has no SQS event")
+
+
+def deploy(
+    name: str, token_secret: str, ges_endpoint: str, overrides: Mapping[str, str] | None = None
+) -> Stack:
+    """Create the template's queues, table and (given) secret in the AWS that boto3 points at."""
+    template = load_template()
+    parameters = {**parameter_defaults(template), "GesEndpoint": ges_endpoint, **(overrides or {})}
+    stack = Stack(name=name, template=template, parameters=parameters)
+    resources: dict[str, Any] = template["Resources"]
+    stack.secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"{name}-ges-token", SecretString=token_secret
+    )["ARN"]
+    parameters["GesTokenSecretArn"] = stack.secret_arn
+    for logical_id in _queues_in_creation_order(resources):
+        _create_queue(stack, logical_id, resources[logical_id]["Properties"], parameters)
+    table_id, table = next(
+        (key, value) for key, value in resources.items() if value["Type"] == "AWS::DynamoDB::Table"
+    )
+    stack.table_name = _create_table(f"{name}-{table_id}", table["Properties"])
+    physical = {**stack.queue_urls, table_id: stack.table_name}
+    variables = resources[FUNCTION]["Properties"]["Environment"]["Variables"]
+    stack.environment = {key: _resolve(value, parameters, physical) for key, value in variables.items()}
+    return stack
+
+
+def _queues_in_creation_order(resources: dict[str, Any]) -> list[str]:
+    """Dead-letter queues first: a redrive policy needs its target's ARN."""
+    queues = [key for key, value in resources.items() if value["Type"] == "AWS::SQS::Queue"]
+    return sorted(queues, key=lambda key: "RedrivePolicy" in resources[key].get("Properties", {}))
+
+
+def _create_queue(
+    stack: Stack, logical_id: str, properties: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    attributes: dict[QueueAttributeNameType, str] = {
+        key: str(_resolve(properties[key], parameters, {}))
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "FifoQueue")
+        if key in properties
+    }
+    redrive = properties.get("RedrivePolicy")
+    if redrive:
+        target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": stack.queue_arns[target],
+                "maxReceiveCount": int(_resolve(redrive["maxReceiveCount"], parameters, {})),
+            }
+        )
+    suffix = ".fifo" if attributes.get("FifoQueue") == "true" else ""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"{stack.name}-{logical_id}{suffix}", Attributes=attributes)["QueueUrl"]
+    stack.queue_urls[logical_id] = url
+    stack.queue_arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+
+
+def _create_table(name: str, properties: dict[str, Any]) -> str:
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        BillingMode=properties["BillingMode"],
+    )
+    ttl = properties["TimeToLiveSpecification"]
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
+    )
+    return name
+
+
+def _resolve(value: Any, parameters: Mapping[str, str], physical: Mapping[str, str]) -> str:
+    """A template value as the deployed function would see it: a Ref to a parameter or to a resource."""
+    if isinstance(value, dict) and "Ref" in value:
+        ref = value["Ref"]
+        return physical[ref] if ref in physical else parameters[ref]
+    if isinstance(value, dict):
+        raise ValueError(f"the local stack cannot resolve {value}")
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    """The environment that sends every boto3 client to moto."""
+    return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url}

@@ -1,0 +1,151 @@
+"""What Lambda provides around the handler, done locally: the context, and the SQS event source mapping.
+
+`QueuePoller` does what the SQS event source mapping does: receive a batch, invoke the handler with an
+`aws:sqs` event, delete the records that succeeded, and leave the failed ones to SQS, which redelivers
+them and, after the queue's `maxReceiveCount`, moves them to the dead-letter queue (moto implements the
+redrive policy). Only the wait before a redelivery is shortened, so that a local run does not sit out the
+queue's visibility timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local.aws import REGION
+
+ROOT = Path(__file__).resolve().parent.parent
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object the handler and Powertools use."""
+
+    timeout_seconds: float = 120.0
+    function_name: str = "ges-backup-export-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:ges-backup-export-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/ges-backup-export-local"
+    log_stream_name: str = "local"
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+def load_handler() -> Handler:
+    """Import the function's handler the way Lambda does: the layer and the function code on sys.path."""
+    for folder in (ROOT / "layers", ROOT / "functions" / "export_backup"):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    import app
+
+    handler: Handler = app.lambda_handler
+    return handler
+
+
+@dataclass
+class PollResult:
+    received: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+class QueuePoller:
+    def __init__(
+        self,
+        handler: Handler,
+        queue_url: str,
+        queue_arn: str,
+        *,
+        batch_size: int = 10,
+        timeout_seconds: float = 120.0,
+        redelivery_delay: int = 0,
+    ) -> None:
+        self._handler = handler
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._batch_size = batch_size
+        self._timeout = timeout_seconds
+        self._redelivery_delay = redelivery_delay
+        self._sqs = boto3.client("sqs")
+
+    def poll_once(self, wait_seconds: int = 0) -> PollResult:
+        """Receive one batch and hand it to the handler; returns what happened to its records."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=min(self._batch_size, 10),
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return PollResult()
+        failed_ids = self._invoke([self._record(message) for message in messages])
+        for message in messages:
+            if message["MessageId"] in failed_ids:
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=self._redelivery_delay,
+                )
+            else:
+                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return PollResult(len(messages), len(messages) - len(failed_ids), len(failed_ids))
+
+    def drain(self, max_batches: int = 1000) -> PollResult:
+        """Poll until the queue answers empty; returns the totals."""
+        total = PollResult()
+        for _ in range(max_batches):
+            result = self.poll_once()
+            if not result.received:
+                break
+            total.received += result.received
+            total.succeeded += result.succeeded
+            total.failed += result.failed
+        return total
+
+    def _invoke(self, records: list[dict[str, Any]]) -> set[str]:
+        """The ids of the records that failed, as Lambda reads a partial batch response."""
+        ids = {record["messageId"] for record in records}
+        try:
+            response = self._handler({"Records": records}, LocalContext(timeout_seconds=self._timeout))
+        except Exception:
+            return ids
+        failures = response.get("batchItemFailures") if isinstance(response, Mapping) else None
+        failed = {str(item.get("itemIdentifier")) for item in failures or []}
+        # Lambda treats an empty or unknown itemIdentifier as a failure of the whole batch.
+        return failed if failed <= ids else ids
+
+    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": dict(message.get("Attributes", {})),
+            "messageAttributes": {
+                name: {
+                    "stringValue": value.get("StringValue"),
+                    "binaryValue": value.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": value["DataType"],
+                }
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": REGION,
+        }
