@@ -57,13 +57,6 @@ class GesRefused(ExportError):
         super().__init__(message, code=code)
 
 
-class NoSuccessfulBackup(ExportError):
-    """`backup_id: "latest"` found no backup of the graph whose status is `success`."""
-
-    code = "NoSuccessfulBackup"
-    permanent = True
-
-
 class TokenRejected(ExportError):
     """GES answered 401 again after the token was re-read from Secrets Manager."""
 

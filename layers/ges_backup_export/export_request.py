@@ -113,11 +113,16 @@ def check_export_path_template(value: object, field: str = "export_path") -> Non
     """Refuse a path that could never resolve to a valid `bucket/dir/`, before any GES call."""
     if not isinstance(value, str):
         raise InvalidRequest(field, f"must be a string, got {_json_type(value)}")
+    if not value or len(value) > MAX_EXPORT_PATH_LENGTH:
+        raise InvalidRequest(field, f"must be 1 to {MAX_EXPORT_PATH_LENGTH} characters long")
     for name in _PLACEHOLDER.findall(value):
         if name not in _PLACEHOLDERS:
             known = ", ".join("{" + known + "}" for known in _PLACEHOLDERS)
             raise InvalidRequest(field, f"unknown placeholder {{{name}}} (known: {known})")
-    _check_export_path(_PLACEHOLDER.sub("xxx", value), field)
+    if _PLACEHOLDER.search(value.partition("/")[0]):
+        raise InvalidRequest(field, "placeholders may only follow the bucket name")
+    # Every placeholder resolves to letters, digits, '-' and '_': one such letter stands for it here.
+    _check_export_path(_with_slash(_PLACEHOLDER.sub("x", value)), field)
 
 
 def resolve_export_path(template: str, *, graph_id: str, backup_id: str, at: datetime) -> str:
@@ -128,12 +133,17 @@ def resolve_export_path(template: str, *, graph_id: str, backup_id: str, at: dat
         "date": at.strftime("%Y-%m-%d"),
         "timestamp": at.strftime("%Y%m%dT%H%M%SZ"),
     }
-    path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    path = _with_slash(_PLACEHOLDER.sub(lambda match: values[match.group(1)], template))
     _check_export_path(path, "export_path")
+    return path
+
+
+def _with_slash(path: str) -> str:
     return path if path.endswith("/") else path + "/"
 
 
 def _check_export_path(path: str, field: str) -> None:
+    """Refuse anything but `bucket/dir/.../` (`path` ends with `/`)."""
     if "://" in path or path.lower().startswith("obs:"):
         raise InvalidRequest(field, "must be bucket/dir/ without obs:// or an endpoint")
     if not path or len(path) > MAX_EXPORT_PATH_LENGTH:
@@ -143,7 +153,7 @@ def _check_export_path(path: str, field: str) -> None:
         raise InvalidRequest(
             field, "must start with an OBS bucket name (3 to 63 lowercase letters, digits, '-' or '.')"
         )
-    parts = rest[:-1].split("/") if rest.endswith("/") else rest.split("/")
+    parts = rest[:-1].split("/")
     if not rest or any(part in ("", ".", "..") for part in parts):
         raise InvalidRequest(
             field, "must be bucket/dir/: a directory inside the bucket, with no empty, '.' or '..' parts"

@@ -12,6 +12,7 @@ Retrying is decided by whether GES could have started something:
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from email.utils import parsedate_to_datetime
@@ -26,7 +27,7 @@ from ges_backup_export.errors import (
     ExportOutcomeUnknown,
     GesRefused,
     GesUnavailable,
-    NoSuccessfulBackup,
+    InvalidRequest,
     TokenRejected,
 )
 from ges_backup_export.export_request import ExportIdentity, check_id
@@ -100,7 +101,9 @@ class GesClient:
             if not backups or (isinstance(total, int) and offset >= total):
                 break
         if newest is None:
-            raise NoSuccessfulBackup(f"graph {graph_id} has no backup whose status is success")
+            raise InvalidRequest(
+                "backup_id", f"latest: graph {graph_id} has no backup whose status is success"
+            )
         return newest[2]
 
     def _call(
@@ -230,9 +233,11 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
@@ -241,7 +246,8 @@ def _retry_after(value: str | None) -> float | None:
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
     """Full-jitter exponential backoff, never shorter than what GES asked for."""
-    jitter = random.uniform(0, min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))  # noqa: S311
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(attempt - 1, 16))
+    jitter = random.uniform(0, ceiling)  # noqa: S311
     return jitter if retry_after is None else retry_after + jitter / 4
 
 

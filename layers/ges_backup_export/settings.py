@@ -6,7 +6,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ges_backup_export.errors import ConfigurationError
 from ges_backup_export.export_request import check_id
@@ -94,19 +94,31 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _ges_endpoint(raw: str) -> str:
     """GES base URL: https, or plain http for a loopback host (local runs); no path, query or credentials."""
-    parts = urlsplit(raw)
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise ConfigurationError(f"GES_ENDPOINT must be an https:// URL, got {raw!r}")
-    if parts.scheme == "http" and not _is_loopback(host):
+    parts = _url_parts("GES_ENDPOINT", raw, "an https:// URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
         raise ConfigurationError(
             f"GES_ENDPOINT must be https:// (http is accepted only for a loopback host), got {raw!r}"
         )
-    if parts.username or parts.password or parts.query or parts.fragment or parts.path.strip("/"):
+    if parts.query or parts.fragment or parts.path.strip("/"):
         raise ConfigurationError(
             f"GES_ENDPOINT must be a base URL such as https://ges.cn-north-4.myhuaweicloud.com, got {raw!r}"
         )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _url_parts(name: str, raw: str, what: str) -> SplitResult:
+    """An http(s) URL with a host, a valid port and no credentials (which are never repeated in errors)."""
+    if "@" in raw:
+        raise ConfigurationError(f"{name} must not carry credentials")
+    try:
+        parts = urlsplit(raw)
+        valid = parts.scheme in ("https", "http") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a malformed or out-of-range port
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigurationError(f"{name} must be {what}, got {raw!r}")
+    return parts
 
 
 def _is_loopback(host: str) -> bool:
@@ -119,8 +131,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _queue_url(name: str, raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("https", "http") or not parts.hostname or not parts.path.strip("/"):
+    if not _url_parts(name, raw, "an SQS queue URL").path.strip("/"):
         raise ConfigurationError(f"{name} must be an SQS queue URL, got {raw!r}")
     return raw
 

@@ -39,7 +39,7 @@ class TokenSource:
 
     def scrub(self, text: str) -> str:
         """`text` with every token this process has read replaced by `***`."""
-        for token in self._seen:
+        for token in sorted(self._seen, key=len, reverse=True):  # a longer token may contain a shorter one
             text = text.replace(token, "***")
         return text
 

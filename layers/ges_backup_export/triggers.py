@@ -48,7 +48,7 @@ class Batch:
 
 def is_queue_event(event: object) -> bool:
     """An SQS event source mapping's batch; other `Records` events are refused as requests."""
-    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list) or not event["Records"]:
         return False
     return all(
         isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in event["Records"]

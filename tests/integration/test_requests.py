@@ -121,7 +121,7 @@ def test_latest_without_a_successful_backup_is_refused(function: Function, ges: 
 
     error = function.invoke_failing({"graph_id": "fresh", "backup_id": "latest", "export_path": "bucket/x/"})
 
-    assert str(error).startswith("NoSuccessfulBackup: ")
+    assert str(error).startswith("InvalidRequest: backup_id: latest: ")
     assert ges.export_calls == []
 
 

@@ -26,7 +26,7 @@ def test_console_request_returns_the_downstream_message(
         "project_id": PROJECT,
         "graph_id": "movies",
         "backup_id": MOVIES_BACKUP,
-        "export_path": f"ges-backups/movies/{MOVIES_BACKUP}/",
+        "export_path": f"ges-backups/movies/console/{MOVIES_BACKUP}/",
         "trigger": "direct",
         "requested_at": result["requested_at"],
     }
@@ -94,9 +94,10 @@ def test_sqs_batch_sample_reports_no_failures_and_sends_every_job(
     assert {m["trigger"] for m in messages} == {"queue"}
     # The record's SentTimestamp (2026-11-27T02:00:00Z) is its time: a redelivery resolves the same path.
     assert {m["requested_at"] for m in messages} == {"2026-11-27T02:00:00Z"}
-    assert {m["export_path"] for m in messages} >= {
-        "ges-backups/movies/2026-11-27/",
-        "ges-backups/friends/2026-11-27/",
+    assert {m["export_path"] for m in messages} == {
+        f"ges-backups/movies/queue/{MOVIES_BACKUP}/",
+        "ges-backups/movies/queue/2026-11-27/",
+        "ges-backups/friends/queue/2026-11-27/",
     }
 
 
