@@ -126,7 +126,7 @@ class GesClient:
                     f"{problem}; too little of the invocation's time is left for another attempt"
                 )
             attempt += 1
-            retry_after = None
+            retry_after: float | None = None
             token = self._tokens.get(refresh=reread_token)
             if reread_token:
                 token_was_reread, reread_token = True, False
@@ -145,24 +145,13 @@ class GesClient:
                 if not (repeatable or _not_sent(error)):
                     raise ExportOutcomeUnknown(_unknown_outcome(problem)) from None
             else:
-                status = response.status_code
-                if 200 <= status < 300:
+                if 200 <= response.status_code < 300:
                     return _json_object(response)
-                code, message = self._error(response)
-                problem = f"GES answered {status} {code}: {message}"
-                if status == 401 and token_was_reread:
-                    raise TokenRejected(f"{problem} (again after the secret was read anew)")
-                if status == 401:
-                    logger.warning(
-                        "GES rejected the token; reading the secret again", extra={"error_code": code}
-                    )
+                if response.status_code == 401 and not token_was_reread:
+                    logger.warning("GES rejected the token; reading the secret again")
                     reread_token, attempt = True, attempt - 1
                     continue
-                if status >= 500 and status not in TRANSIENT_STATUSES and not repeatable:
-                    raise ExportOutcomeUnknown(_unknown_outcome(problem))
-                if status < 500 and status != 429:
-                    raise GesRefused(status, code, message)
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                problem, retry_after = self._transient_problem(response, repeatable)
             if attempt >= self._max_attempts:
                 raise GesUnavailable(f"{problem} (after {attempt} attempts)")
             delay = _backoff(attempt, retry_after)
@@ -173,6 +162,19 @@ class GesClient:
                 extra={"attempt": attempt, "delay_seconds": round(delay, 3), "problem": problem},
             )
             pause(delay)
+
+    def _transient_problem(self, response: requests.Response, repeatable: bool) -> tuple[str, float | None]:
+        """What went wrong and how long GES asked us to wait, for an answer worth retrying; else raise."""
+        status = response.status_code
+        code, message = self._error(response)
+        problem = f"GES answered {status} {code}: {message}"
+        if status == 401:
+            raise TokenRejected(f"{problem} (again after the secret was read anew)")
+        if status >= 500 and status not in TRANSIENT_STATUSES and not repeatable:
+            raise ExportOutcomeUnknown(_unknown_outcome(problem))
+        if status < 500 and status != 429:
+            raise GesRefused(status, code, message)
+        return problem, _retry_after(response.headers.get("Retry-After"))
 
     def _error(self, response: requests.Response) -> tuple[str, str]:
         """GES's error code and message, from either spelling of its error body (ges-api.md §5)."""

@@ -8,7 +8,9 @@ and a `Function` to invoke the real handler and read the queues it writes to.
 from __future__ import annotations
 
 import copy
+import io
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ import pytest
 import requests
 
 from ges_backup_export.errors import ExportError
+from ges_backup_export.observability import logger
 from local.aws import Stack, aws_environment, deploy, moto_server
 from local.fake_ges import FakeGes
 from local.lambda_runtime import LocalContext, QueuePoller, load_handler
@@ -151,6 +154,20 @@ def stack(aws_endpoint: str, ges: FakeGes, monkeypatch: pytest.MonkeyPatch) -> S
 @pytest.fixture
 def function(stack: Stack) -> Function:
     return Function(stack)
+
+
+@pytest.fixture
+def function_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The function's JSON log lines of this test, parsed; they are still echoed (and token-scanned)."""
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    handler.setStream(previous)
+    if previous is not None:
+        previous.write(stream.getvalue())
+    assert_no_token(stream.getvalue())
 
 
 MOVIES_BACKUP = "7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
