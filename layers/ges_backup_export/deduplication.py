@@ -68,18 +68,18 @@ class ExportRecords:
         )
         self._exports = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
         self._redeliveries = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
-        self._export_once = idempotent_function(
+        self._export_once = self._once(self._exports, "export")
+        self._redeliver_once = self._once(self._redeliveries, "redelivery")
+
+    def _once(self, store: DynamoDBPersistenceLayer, name: str) -> Callable[..., Any]:
+        """`_run`, made idempotent on its `identity` argument, with its records under `<prefix>:<name>#`."""
+        once: Callable[..., Any] = idempotent_function(
             data_keyword_argument="identity",
-            persistence_store=self._exports,
+            persistence_store=store,
             config=self._config,
-            key_prefix=f"{KEY_PREFIX}:export",
+            key_prefix=f"{KEY_PREFIX}:{name}",
         )(_run)
-        self._redeliver_once = idempotent_function(
-            data_keyword_argument="identity",
-            persistence_store=self._redeliveries,
-            config=self._config,
-            key_prefix=f"{KEY_PREFIX}:redelivery",
-        )(_run)
+        return once
 
     def register_lambda_context(self, context: LambdaContext) -> None:
         """Let a lock expire with the invocation that took it; call before any export of the invocation."""
