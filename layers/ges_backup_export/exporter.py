@@ -29,7 +29,7 @@ class Exporter:
         """Export once per identity and return the downstream message; raise ExportError otherwise."""
         identity = self._identity(submission, deadline)
         logger.append_keys(backup_id=identity.backup_id)
-        ran = False
+        ran = False  # whether this call started the export, or found it stored
 
         def start() -> StartedExport:
             nonlocal ran
