@@ -156,3 +156,21 @@ def _resolve(value: Any, parameters: Mapping[str, str], physical: Mapping[str, s
 def aws_environment(endpoint_url: str) -> dict[str, str]:
     """The environment that sends every boto3 client to moto."""
     return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url}
+
+
+def take_messages(queue_url: str) -> list[dict[str, Any]]:
+    """Every message now in the queue, with its attributes, removed from it."""
+    sqs = boto3.client("sqs")
+    taken: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
+    ).get("Messages", []):
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        taken.extend(dict(message) for message in batch)
+    return taken
+
+
+def string_attributes(message: Mapping[str, Any]) -> dict[str, str]:
+    """A received message's string message attributes, by name."""
+    return {name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()}

@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from local.aws import Stack, aws_environment, deploy, moto_server
+from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
 from local.fake_ges import FakeGes, Fault
 from local.lambda_runtime import ROOT, Handler, LocalContext, QueuePoller, load_handler
 
@@ -114,15 +114,14 @@ def _describe(msg: dict[str, str]) -> str:
 
 
 def _report(stack: Stack, ges: FakeGes) -> bool:
-    sqs = boto3.client("sqs")
-    downstream = _drain(sqs, stack.queue_urls["DownstreamQueue"])
+    downstream = take_messages(stack.queue_urls["DownstreamQueue"])
     print(f"Downstream queue: {len(downstream)} messages")
     for message in downstream:
         print(f"   {_describe(json.loads(message['Body']))}")
-    dead = _drain(sqs, stack.queue_urls["InputDeadLetterQueue"])
+    dead = take_messages(stack.queue_urls["InputDeadLetterQueue"])
     print(f"Dead-letter queue: {len(dead)} messages")
     for message in dead:
-        reason = {name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()}
+        reason = string_attributes(message)
         print(f"   {reason.get('error_code')}: {reason.get('error_message')}\n      body: {message['Body']}")
     accepted = sum(1 for call in ges.export_calls if call.status == 200)
     triggers = Counter(json.loads(message["Body"])["trigger"] for message in downstream)
@@ -133,15 +132,6 @@ def _report(stack: Stack, ges: FakeGes) -> bool:
     )
     print(f"    (by trigger: {dict(triggers)}); {len(ges.export_calls)} export calls reached GES in all.")
     return ok
-
-
-def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
-    ).get("Messages", []):
-        messages.extend(batch)
-    return messages
 
 
 def _log_summary(path: Path) -> str:

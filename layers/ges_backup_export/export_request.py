@@ -61,18 +61,19 @@ def parse_request(value: object, where: str = "") -> ExportRequest:
     unknown = sorted(str(key) for key in value if key not in _FIELDS)
     if unknown:
         raise InvalidRequest(
-            _field(where, unknown[0]), f"unknown field (known fields: {', '.join(_FIELDS)}); got {unknown}"
+            field_name(where, unknown[0]),
+            f"unknown field (known fields: {', '.join(_FIELDS)}); got {unknown}",
         )
     for name in _REQUIRED:
         if value.get(name) is None:
-            raise InvalidRequest(_field(where, name), "is required")
+            raise InvalidRequest(field_name(where, name), "is required")
     for name in ("graph_id", "backup_id", "project_id"):
         if value.get(name) is not None:
             problem = check_id(value[name])
             if problem:
-                raise InvalidRequest(_field(where, name), problem)
+                raise InvalidRequest(field_name(where, name), problem)
     export_path = value["export_path"]
-    check_export_path_template(export_path, _field(where, "export_path"))
+    check_export_path_template(export_path, field_name(where, "export_path"))
     scheduled_time = value.get("scheduled_time")
     return ExportRequest(
         graph_id=value["graph_id"],
@@ -81,7 +82,7 @@ def parse_request(value: object, where: str = "") -> ExportRequest:
         project_id=value.get("project_id"),
         scheduled_time=None
         if scheduled_time is None
-        else parse_time(scheduled_time, _field(where, "scheduled_time")),
+        else parse_time(scheduled_time, field_name(where, "scheduled_time")),
     )
 
 
@@ -164,7 +165,8 @@ def _check_export_path(path: str, field: str) -> None:
         )
 
 
-def _field(where: str, name: str) -> str:
+def field_name(where: str, name: str) -> str:
+    """`name` inside `where` (e.g. `exports[2].graph_id`), as errors name a field."""
     return f"{where}.{name}" if where else name
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.export_request import ExportRequest, parse_request, parse_time
+from ges_backup_export.export_request import ExportRequest, field_name, parse_request, parse_time
 
 MAX_EXPORTS_PER_EVENT = 100
 
@@ -97,10 +97,10 @@ def _batch(value: object, trigger: Trigger, default_time: datetime, where: str) 
 def _entries(
     value: dict[str, Any], trigger: Trigger, default_time: datetime, where: str
 ) -> list[Submission | InvalidRequest]:
-    field = f"{where}.exports" if where else "exports"
+    field = field_name(where, "exports")
     extra = sorted(key for key in value if key != "exports")
     if extra:
-        raise InvalidRequest(f"{where}.{extra[0]}" if where else extra[0], "unknown field beside exports")
+        raise InvalidRequest(field_name(where, extra[0]), "unknown field beside exports")
     exports = value["exports"]
     if not isinstance(exports, list) or not 1 <= len(exports) <= MAX_EXPORTS_PER_EVENT:
         raise InvalidRequest(field, f"must be an array of 1 to {MAX_EXPORTS_PER_EVENT} export requests")

@@ -24,7 +24,7 @@ import requests
 
 from ges_backup_export.errors import ExportError
 from ges_backup_export.observability import logger
-from local.aws import Stack, aws_environment, deploy, moto_server
+from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
 from local.fake_ges import FakeGes
 from local.lambda_runtime import LocalContext, QueuePoller, load_handler
 from tests.conftest import assert_no_token, canary_token
@@ -113,20 +113,9 @@ class Function:
 
     def take(self, queue: str) -> list[Message]:
         """Every message now in the queue (by logical id), removed from it."""
-        url = self.stack.queue_urls[queue]
-        taken: list[Message] = []
-        while True:
-            answer = self.sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
-            )
-            messages = answer.get("Messages", [])
-            if not messages:
-                return taken
-            for message in messages:
-                assert_no_token(message)
-                attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
-                taken.append(Message(message["Body"], attributes))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        messages = take_messages(self.stack.queue_urls[queue])
+        assert_no_token(messages)
+        return [Message(message["Body"], string_attributes(message)) for message in messages]
 
     def downstream(self) -> list[dict[str, Any]]:
         return [message.body for message in self.take("DownstreamQueue")]
