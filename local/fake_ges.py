@@ -173,6 +173,7 @@ class FakeGes:
         self._jobs: dict[str, tuple[str, Json]] = {}  # job_id -> (project_id, job)
         self._calls: list[Call] = []
         self._faults: dict[str, deque[_PendingFault]] = {}
+        self.faults_fired = 0  # over the server's life; reset() leaves it
         self._exported: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -296,6 +297,7 @@ class FakeGes:
                     pending.remaining -= 1
                     if pending.remaining == 0:
                         queue.popleft()
+                    self.faults_fired += 1
                     return pending.fault
         return None
 

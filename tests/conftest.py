@@ -13,6 +13,7 @@ import os
 import pytest
 
 from local.fake_ges import make_token
+from tests import reliability
 
 CANARY = "TOKENCANARY"
 _leaks: list[str] = []
@@ -38,11 +39,23 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _leaks.append(f"{report.nodeid} ({report.when})")
 
 
+_problems: list[str] = []
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reliability.add("token_leaks", len(_leaks))
     if _leaks:
+        _problems.append("GES token found in the captured output of:\n  " + "\n  ".join(_leaks))
+    if session.exitstatus == pytest.ExitCode.OK and (problem := reliability.sync_readme()):
+        _problems.append(problem)
+    if _problems:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        print("\nGES token found in the captured output of:\n  " + "\n  ".join(_leaks))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(f"token scan: {len(_leaks)} test phases with a GES token in their output")
+    if reliability.tally:
+        terminalreporter.write_sep("-", "reliability (README.md, section Reliability)")
+        terminalreporter.write_line(reliability.table())
+    for problem in _problems:
+        terminalreporter.write_line(problem, red=True)

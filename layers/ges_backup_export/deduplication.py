@@ -9,6 +9,9 @@ whether it was delivered:
   record) and sends nothing: one AWS request;
 - an export GES refused, or whose outcome is unknown, raises inside the lock, so Powertools deletes the
   record and nothing is remembered;
+- when the record cannot be marked done after GES accepted the export (the table failed in between),
+  the job_id is still returned and sent: a retry of the request would export again once the lock
+  expires, which is worse than a record left locked until then;
 - when GES accepted the export but the send failed, the job_id must not be forgotten: the send failure is
   stored as `delivered: false` rather than raised. The next request for the identity then delivers the
   stored message under a second lock (key prefix `redelivery`), so that two retries racing each other send
@@ -87,7 +90,27 @@ class ExportRecords:
 
     def export_once(self, identity: ExportIdentity, start: Callable[[], StartedExport]) -> StartedExport:
         """`start()`'s result the first time for this identity; the stored result afterwards."""
-        result: StartedExport = _guarded(lambda: self._export_once(identity=identity.as_dict(), action=start))
+        finished: list[StartedExport] = []
+
+        def start_and_keep() -> StartedExport:
+            finished.append(start())
+            return finished[0]
+
+        try:
+            result: StartedExport = _guarded(
+                lambda: self._export_once(identity=identity.as_dict(), action=start_and_keep)
+            )
+        except DependencyUnavailable as error:
+            if not finished:
+                raise
+            # GES accepted the export, but its record could not be marked done. Raising would have the
+            # request retried, and once the lock expires a retry would export again: return the job_id.
+            logger.error(
+                "export started but its idempotency record was not completed; a duplicate of it waits "
+                "until this invocation's lock expires, and after that would export again",
+                extra={"job_id": finished[0]["message"]["job_id"], "error": error.message},
+            )
+            return finished[0]
         return result
 
     def redeliver_once(

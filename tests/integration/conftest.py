@@ -25,8 +25,10 @@ import requests
 from ges_backup_export.errors import ExportError
 from ges_backup_export.observability import logger
 from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
+from local.aws_proxy import AwsProxy
 from local.fake_ges import FakeGes
 from local.lambda_runtime import LocalContext, QueuePoller, load_handler
+from tests import reliability
 from tests.conftest import assert_no_token, canary_token
 
 PROJECT = "0a1b2c3d4e5f67890a1b2c3d4e5f6789"
@@ -46,11 +48,28 @@ def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def aws_endpoint() -> Iterator[str]:
-    with moto_server() as url, pytest.MonkeyPatch.context() as patch:
-        for name, value in aws_environment(url).items():
+def aws_proxy() -> Iterator[AwsProxy]:
+    """moto behind the counting, fault-injecting proxy; every boto3 client goes through the proxy."""
+    with moto_server() as url, AwsProxy(url).running() as proxy, pytest.MonkeyPatch.context() as patch:
+        for name, value in aws_environment(proxy.url).items():
             patch.setenv(name, value)
-        yield url
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(aws_proxy: AwsProxy) -> str:
+    return aws_proxy.url
+
+
+@pytest.fixture
+def aws(aws_proxy: AwsProxy) -> Iterator[AwsProxy]:
+    """The AWS side of one test: no faults and no counted requests at its start."""
+    aws_proxy.clear_faults()
+    aws_proxy.reset_counts()
+    fired = aws_proxy.faults_fired
+    yield aws_proxy
+    aws_proxy.clear_faults()
+    reliability.add("fault_injections", aws_proxy.faults_fired - fired)
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +79,13 @@ def ges_server() -> Iterator[FakeGes]:
 
 
 @pytest.fixture
-def ges(ges_server: FakeGes) -> FakeGes:
+def ges(ges_server: FakeGes) -> Iterator[FakeGes]:
     ges_server.reset()
     ges_server.latency = 0.0
     ges_server.error_style = "snake"
-    return ges_server
+    fired = ges_server.faults_fired
+    yield ges_server
+    reliability.add("fault_injections", ges_server.faults_fired - fired)
 
 
 @dataclass
@@ -127,8 +148,8 @@ class Function:
 
 
 @pytest.fixture
-def stack(aws_endpoint: str, ges: FakeGes, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    requests.post(f"{aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+def stack(aws: AwsProxy, ges: FakeGes, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    requests.post(f"{aws.url}/moto-api/reset", timeout=10).raise_for_status()
     stack = deploy(
         name=f"t{uuid.uuid4().hex[:8]}",
         token_secret=ges.token,

@@ -1,0 +1,189 @@
+"""A loopback proxy in front of moto that counts AWS requests and injects AWS faults.
+
+boto3 reaches it through `AWS_ENDPOINT_URL` like it would reach moto. Each request is named by its
+service (from the SigV4 credential scope) and action (the JSON protocols' `X-Amz-Target`, or the query
+protocol's `Action`), e.g. `dynamodb.PutItem`; the count of each name is what the benchmark and the
+request-cost tests read. A fault injected for an action answers in moto's place: an AWS error (botocore
+retries a 5xx and throttling per its retry mode) or a connection closed without an answer.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+@dataclass(frozen=True)
+class AwsFault:
+    """What the proxy does instead of forwarding: an AWS error answer, or a dropped connection."""
+
+    status: int = 0
+    code: str = ""
+    drop: bool = False
+
+    @classmethod
+    def error(cls, status: int = 503, code: str = "ServiceUnavailable") -> AwsFault:
+        return cls(status=status, code=code)
+
+    @classmethod
+    def dropped(cls) -> AwsFault:
+        return cls(drop=True)
+
+
+@dataclass
+class _Pending:
+    fault: AwsFault
+    remaining: int | None
+    when: Callable[[dict[str, Any]], bool] | None
+
+
+class AwsProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._lock = threading.Lock()
+        self._faults: dict[str, deque[_Pending]] = {}
+        self.requests: Counter[str] = Counter()
+        self.faults_fired = 0  # over the proxy's life
+        self._server: ThreadingHTTPServer | None = None
+        self.url = ""
+
+    # -- faults and counts -----------------------------------------------------------------
+    def inject(
+        self,
+        action: str,
+        fault: AwsFault,
+        *,
+        times: int | None = 1,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """Answer `action` (e.g. `sqs.SendMessage`) with `fault`, `times` times (None: until cleared);
+        `when` narrows it to requests whose parameters it accepts, e.g. one queue's URL."""
+        with self._lock:
+            self._faults.setdefault(action, deque()).append(_Pending(fault, times, when))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def count(self, prefix: str = "") -> int:
+        """Requests whose name starts with `prefix` (all of them by default)."""
+        with self._lock:
+            return sum(n for name, n in self.requests.items() if name.startswith(prefix))
+
+    def _take_fault(self, action: str, parameters: dict[str, Any]) -> AwsFault | None:
+        with self._lock:
+            pending_faults = self._faults.get(action, deque())
+            for pending in pending_faults:
+                if pending.when is None or pending.when(parameters):
+                    if pending.remaining is not None:
+                        pending.remaining -= 1
+                        if pending.remaining == 0:
+                            pending_faults.remove(pending)
+                    self.faults_fired += 1
+                    return pending.fault
+        return None
+
+    def _count(self, action: str) -> None:
+        with self._lock:
+            self.requests[action] += 1
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @contextmanager
+    def running(self) -> Iterator[AwsProxy]:
+        proxy = self
+
+        class Handler(_Forwarder):
+            owner = proxy
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
+        thread = threading.Thread(target=self._server.serve_forever, name="aws-proxy", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+            thread.join()
+
+
+def action_of(headers: Any, body: bytes) -> tuple[str, dict[str, Any]]:
+    """`service.Action` of a signed AWS request, and its parameters; `unsigned` for anything else."""
+    scope = _SCOPE.search(headers.get("Authorization", ""))
+    if not scope:
+        return "unsigned", {}
+    service = scope.group(1)
+    target = headers.get("X-Amz-Target", "")
+    if target:
+        try:
+            parameters = json.loads(body or b"{}")
+        except ValueError:
+            parameters = {}
+        return f"{service}.{target.rsplit('.', 1)[-1]}", parameters if isinstance(parameters, dict) else {}
+    form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
+    return f"{service}.{form.get('Action', 'unknown')}", form
+
+
+class _Forwarder(BaseHTTPRequestHandler):
+    owner: AwsProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the tests read counts, not access logs."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        action, parameters = action_of(self.headers, body)
+        if action != "unsigned":
+            self.owner._count(action)
+        fault = self.owner._take_fault(action, parameters)
+        if fault is None:
+            self._forward(body)
+        elif fault.drop:
+            self.close_connection = True
+            self.connection.close()
+        else:
+            self._answer(fault.status, {"x-amzn-ErrorType": fault.code}, _error_body(fault))
+
+    def _forward(self, body: bytes) -> None:
+        connection = http.client.HTTPConnection(*self.owner._upstream, timeout=30)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request(self.command, self.path, body=body, headers=headers)
+            answer = connection.getresponse()
+            content = answer.read()
+            kept = {k: v for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP}
+            self._answer(answer.status, kept, content)
+        finally:
+            connection.close()
+
+    def _answer(self, status: int, headers: dict[str, str], content: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+
+def _error_body(fault: AwsFault) -> bytes:
+    return json.dumps({"__type": fault.code, "message": f"injected {fault.code}"}).encode()
