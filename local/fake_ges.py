@@ -297,7 +297,7 @@ class FakeGes:
                     pending.remaining -= 1
                     if pending.remaining == 0:
                         queue.popleft()
-                    self.faults_fired += 1
+                    self.faults_fired += pending.fault != Fault()  # Fault() lets a request through
                     return pending.fault
         return None
 

@@ -1,0 +1,154 @@
+"""The soak: 500 queue messages with duplicates, poison and transient faults, through four pollers at once.
+
+Every valid export must be started exactly once with its job_id downstream, every poison message must sit
+in the dead-letter queue with its reason, and nothing may be lost. The run is bounded: it stops when the
+input queue is empty (visible and in flight), or fails after SOAK_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+
+import boto3
+import pytest
+
+from ges_backup_export import ges as ges_module
+from local.aws_proxy import AwsFault, AwsProxy
+from local.fake_ges import FakeGes, Fault
+from local.lambda_runtime import QueuePoller
+from tests import reliability
+from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs
+
+MESSAGES = 500
+DUPLICATES = MESSAGES * 20 // 100
+POISON = MESSAGES * 5 // 100
+POLLERS = 4
+SOAK_SECONDS = 240
+SEED = 20261127
+DEAD_LETTERS = "InputDeadLetterQueue"
+
+
+def poison(i: int) -> tuple[str, str]:
+    """The i-th message that can never succeed, and the reason it must be dead-lettered with."""
+    request = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": f"poison/{i:02d}/"}
+    kinds = [
+        (f"{{not json {i}", "InvalidRequest"),
+        (json.dumps({**request, "export_path": None}).replace("movies", f"movies-{i}"), "InvalidRequest"),
+        (json.dumps({**request, "graph_id": "../movies"}), "InvalidRequest"),
+        (json.dumps({**request, "endpoint": "https://ges.example.com"}), "InvalidRequest"),
+        (json.dumps({**request, "backup_id": "gone"}), "GES.7024"),
+    ]
+    return kinds[i % len(kinds)]
+
+
+def soak_bodies(rng: random.Random) -> tuple[list[str], list[str], dict[str, str]]:
+    """The shuffled message bodies, the export paths that must be exported, and poison body -> reason."""
+    unique = MESSAGES - DUPLICATES - POISON
+    valid = [
+        json.dumps({"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": f"soak/{i:04d}/"})
+        for i in range(unique)
+    ]
+    poisoned = dict(poison(i) for i in range(POISON))
+    bodies = valid + [rng.choice(valid) for _ in range(DUPLICATES)] + list(poisoned)
+    rng.shuffle(bodies)
+    return bodies, [json.loads(body)["export_path"] for body in valid], poisoned
+
+
+def inject_transient_faults(rng: random.Random, ges: FakeGes, aws: AwsProxy, function: Function) -> None:
+    """Transient faults at random places among the first GES exports and AWS requests (fixed in number)."""
+    for _ in range(MESSAGES // 2):
+        transient = rng.random() < 0.1
+        ges.inject(
+            rng.choice([Fault.http(503), Fault.http(502), Fault.http(429, 0)]) if transient else Fault()
+        )
+    downstream = function.stack.queue_urls["DownstreamQueue"]
+    aws.inject(
+        "sqs.SendMessage",
+        AwsFault.error(503),
+        times=10,
+        when=lambda parameters: parameters.get("QueueUrl") == downstream and rng.random() < 0.1,
+    )
+    aws.inject("dynamodb.PutItem", AwsFault.error(500, "InternalServerError"), times=10)
+
+
+def send_all(queue_url: str, bodies: list[str]) -> None:
+    sqs = boto3.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
+        assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+
+
+def queue_is_empty(queue_url: str) -> bool:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(value == "0" for value in attributes.values())
+
+
+def run_pollers(function: Function, stop: threading.Event) -> list[BaseException]:
+    pollers: list[QueuePoller] = [function.poller(redelivery_delay=1) for _ in range(POLLERS)]
+    errors: list[BaseException] = []
+
+    def work(poller: QueuePoller) -> None:
+        try:
+            while not stop.is_set():
+                poller.poll_once(wait_seconds=1)
+        except BaseException as error:  # reported by the test, not lost in a thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(poller,)) for poller in pollers]
+    for thread in threads:
+        thread.start()
+    input_queue = function.stack.queue_urls["InputQueue"]
+    deadline = time.monotonic() + SOAK_SECONDS
+    while time.monotonic() < deadline and not queue_is_empty(input_queue):
+        time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert queue_is_empty(input_queue), f"the soak did not finish in {SOAK_SECONDS} s"
+    return errors
+
+
+@pytest.mark.timeout(SOAK_SECONDS + 60)
+def test_soak_loses_nothing_and_exports_each_request_once(
+    function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ges_module, "pause", lambda seconds: None)
+    rng = random.Random(SEED)
+    bodies, expected_paths, poisoned = soak_bodies(rng)
+    inject_transient_faults(rng, ges, aws, function)
+    send_all(function.stack.queue_urls["InputQueue"], bodies)
+
+    assert run_pollers(function, threading.Event()) == []
+
+    delivered = Counter(message["export_path"] for message in function.downstream())
+    accepted = Counter(
+        call.body["export_path"]
+        for call in ges.export_calls
+        if call.status == 200 and isinstance(call.body, dict)
+    )
+    dead = {
+        message.raw_body: message.attributes.get("error_code")
+        for message in function.take("InputDeadLetterQueue")
+    }
+    lost = [path for path in expected_paths if not delivered[path]] + [
+        body for body in poisoned if body not in dead
+    ]
+    duplicate_exports = sum(count - 1 for count in accepted.values())
+    reliability.add("soak_messages", len(bodies))
+    reliability.add("soak_lost", len(lost))
+    reliability.add("duplicate_exports", duplicate_exports)
+
+    assert lost == []
+    assert duplicate_exports == 0
+    assert set(accepted) == set(delivered) == set(expected_paths)
+    assert all(count == 1 for count in delivered.values()), "a job_id was sent downstream twice"
+    assert dead == poisoned
+    assert ges.faults_fired
+    assert aws.faults_fired
