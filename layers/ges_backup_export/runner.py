@@ -7,6 +7,7 @@ succeed, sent to the dead-letter queue with its reason (or reported for SQS to r
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,8 @@ class Runner:
             raise
         results = self._run_batch(batch, deadline)
         if batch.is_list:
+            if batch.scheduled:
+                self._keep_failed_entries(batch, results)
             return {"exports": [_entry(result) for result in results]}
         result = results[0]
         if isinstance(result, ExportError):
@@ -77,25 +80,53 @@ class Runner:
         return results
 
     def _settle(self, record: SQSRecord, results: list[Message | ExportError]) -> None:
-        failures = [
-            (index, result) for index, result in enumerate(results) if isinstance(result, ExportError)
-        ]
+        failures = _failures(results)
         if not failures:
             return
         retryable = [error for _, error in failures if not error.permanent]
         if retryable:
             raise retryable[0]
-        first = failures[0][1]
         if self._dead_letter is None:
-            raise first
-        reason = first.message if len(results) == 1 else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
-        self._dead_letter.send(
+            raise failures[0][1]
+        _send_dead_letter(
+            self._dead_letter,
             record.body,
+            results,
             group_id=record.attributes.message_group_id or record.message_id,
             deduplication_id=record.message_id,
-            attributes={"error_code": first.code, "error_message": reason[:MAX_REASON_LENGTH]},
         )
-        logger.error("record sent to the dead-letter queue", extra={"error_code": first.code})
+
+    def _keep_failed_entries(self, batch: Batch, results: list[Message | ExportError]) -> None:
+        """A scheduled list returns its per-entry errors, which no one reads: keep its failed requests in
+        the dead-letter queue too, or fail the run so that it reaches the on-failure destination."""
+        failures = _failures(results)
+        if not failures:
+            return
+        if self._dead_letter is None:
+            raise failures[0][1]
+        body = batch.replay_body()
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        _send_dead_letter(self._dead_letter, body, results, group_id="schedule", deduplication_id=digest)
+
+
+def _send_dead_letter(
+    queue: SqsQueue, body: str, results: list[Message | ExportError], *, group_id: str, deduplication_id: str
+) -> None:
+    """Send `body` with the reason of its first failure; a list's reason names each failed entry."""
+    failures = _failures(results)
+    first = failures[0][1]
+    reason = first.message if len(results) == 1 else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
+    queue.send(
+        body,
+        group_id=group_id,
+        deduplication_id=deduplication_id,
+        attributes={"error_code": first.code, "error_message": reason[:MAX_REASON_LENGTH]},
+    )
+    logger.error("request sent to the dead-letter queue", extra={"error_code": first.code})
+
+
+def _failures(results: list[Message | ExportError]) -> list[tuple[int, ExportError]]:
+    return [(index, result) for index, result in enumerate(results) if isinstance(result, ExportError)]
 
 
 def _entry(result: Message | ExportError) -> dict[str, Any]:

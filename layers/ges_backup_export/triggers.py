@@ -12,7 +12,7 @@ redelivered record resolves to the same export), else now.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -44,6 +44,24 @@ class Batch:
 
     entries: list[Submission | InvalidRequest]
     is_list: bool
+    trigger: Trigger = Trigger.DIRECT
+    raw_entries: list[object] = field(default_factory=list)  # as they arrived, beside `entries`
+
+    @property
+    def scheduled(self) -> bool:
+        return self.trigger is Trigger.SCHEDULE or any(
+            isinstance(entry, Submission) and entry.trigger is Trigger.SCHEDULE for entry in self.entries
+        )
+
+    def replay_body(self) -> str:
+        """The requests as one queue message body that resolves to the same exports when redriven: each
+        checked request keeps its reference time as `scheduled_time`."""
+        replayed: list[object] = []
+        for raw, entry in zip(self.raw_entries, self.entries, strict=True):
+            if isinstance(entry, Submission) and isinstance(raw, dict):
+                raw = {**raw, "scheduled_time": entry.requested_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            replayed.append(raw)
+        return json.dumps({"exports": replayed})
 
 
 def is_queue_event(event: object) -> bool:
@@ -90,8 +108,9 @@ def sent_time(epoch_ms: str | None, now: datetime) -> datetime:
 
 def _batch(value: object, trigger: Trigger, default_time: datetime, where: str) -> Batch:
     if isinstance(value, dict) and "exports" in value:
-        return Batch(entries=_entries(value, trigger, default_time, where), is_list=True)
-    return Batch(entries=[_submission(value, trigger, default_time, where)], is_list=False)
+        entries = _entries(value, trigger, default_time, where)
+        return Batch(entries, is_list=True, trigger=trigger, raw_entries=list(value["exports"]))
+    return Batch([_submission(value, trigger, default_time, where)], False, trigger, [value])
 
 
 def _entries(

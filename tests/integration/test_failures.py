@@ -11,7 +11,7 @@ import pytest
 from ges_backup_export import ges as ges_module
 from local.fake_ges import FakeGes, Fault
 from tests.conftest import canary_token
-from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs, wait_for
+from tests.integration.conftest import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event, wait_for
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/f/"}
 
@@ -309,3 +309,53 @@ class TestQueueRecords:
 
         assert (first.received, first.succeeded, first.failed) == (2, 1, 1)
         assert [m["backup_id"] for m in function.downstream()] == [MOVIES_BACKUP]
+
+
+class TestScheduledLists:
+    """A scheduled `exports` list returns per-entry errors that no one reads: its failed requests are
+    kept in the dead-letter queue as well, with the tick time that makes a redrive resolve the same."""
+
+    def envelope(self, *requests: dict[str, str]) -> dict[str, object]:
+        event = sample_event("eventbridge_envelope.json")
+        event["detail"] = {"exports": list(requests)}
+        return event
+
+    def test_failed_entries_are_dead_lettered_and_a_redrive_exports_only_them(
+        self, function: Function, graphs: Graphs, ges: FakeGes
+    ) -> None:
+        works = {**REQUEST, "export_path": "b-1/{graph_id}/{date}/"}
+        fails = {**works, "backup_id": "gone", "export_path": "b-2/{graph_id}/{date}/"}
+        result = function.invoke(self.envelope(works, fails))
+
+        assert [sorted(entry) for entry in result["exports"]][1] == ["error"]
+        (dead,) = function.take("InputDeadLetterQueue")
+        assert dead.attributes["error_code"] == "GES.7024"
+        assert dead.attributes["error_message"].startswith("exports[1]: GES.7024: ")
+        tick = {"scheduled_time": "2026-11-27T02:00:00Z"}
+        assert dead.body == {"exports": [{**works, **tick}, {**fails, **tick}]}
+
+        ges.add_backup(PROJECT, "movies", backup_id="gone", start_timestamp=1_795_000_000_000)
+        function.send_to_input(dead.raw_body)
+        function.poller().drain()
+
+        paths = [message["export_path"] for message in function.downstream()]
+        assert paths == ["b-1/movies/2026-11-27/", "b-2/movies/2026-11-27/"]
+        assert [call.body["backup_id"] for call in ges.export_calls] == [MOVIES_BACKUP, "gone", "gone"]
+
+    def test_without_a_dead_letter_queue_the_run_fails_for_the_on_failure_destination(
+        self, function: Function, graphs: Graphs, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "")
+
+        error = function.invoke_failing(self.envelope(REQUEST, {**REQUEST, "backup_id": "gone"}))
+
+        assert error.code == "GES.7024"
+        assert len(function.downstream()) == 1
+
+    def test_a_direct_list_shows_its_errors_to_the_caller_only(
+        self, function: Function, graphs: Graphs
+    ) -> None:
+        result = function.invoke({"exports": [REQUEST, {**REQUEST, "backup_id": "gone"}]})
+
+        assert result["exports"][1]["error"]["code"] == "GES.7024"
+        assert function.take("InputDeadLetterQueue") == []
