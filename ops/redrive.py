@@ -38,10 +38,12 @@ FailedRunsQueue, which holds two formats:
 
 Anything else there is `Unrecognized` and is never moved.
 
-Time placeholders. A redriven request is a new SQS message. One without `scheduled_time` resolves
-`{date}` and `{timestamp}` against the time SQS received it, i.e. the redrive, not the first attempt:
-it is the same export as before (and idempotency applies) only if its path resolves the same, so has
-no `{timestamp}`, and no `{date}` across a day boundary.
+Time placeholders. A redriven request is a new SQS message, which would resolve `{date}` and
+`{timestamp}` against the time of the redrive. So it carries the `requested_at` message attribute: the
+time the function resolved it against the first time (set by the function when it dead-letters a
+record; for a message SQS moved itself, the `SentTimestamp` SQS kept). The function resolves a record
+with that attribute against it, so a redriven request is the same export as before, and idempotency
+applies.
 
 FIFO queues. The group id is kept (from a standard queue: the request's graph id) and the
 deduplication id is the source message's id, so SQS drops a second send within five minutes. A message
@@ -58,6 +60,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +83,7 @@ UNREPORTED = "Unreported"
 UNREPORTED_DETAIL = "no error_code: SQS moved it after maxReceiveCount receives; find its id in the logs"
 UNRECOGNIZED = "Unrecognized"
 REASON_ATTRIBUTES = ("error_code", "error_message")
+REQUESTED_AT = "requested_at"  # the function's name for it: ges_backup_export.triggers.REQUESTED_AT
 # The code that starts one of our error messages: "ExportOutcomeUnknown: ...", "GES.7024: ...".
 _CODE = re.compile(r"([A-Za-z][A-Za-z0-9_.-]{0,63}): ")
 # Lambda's own messages look alike ("RequestId: ... Process exited before completing request").
@@ -213,7 +217,9 @@ def _candidate(
 
 
 def _forwarded(message: MessageTypeDef) -> dict[str, MessageAttributeValueTypeDef]:
-    """The message attributes that go back with the body: all but the reason the function added."""
+    """The message attributes that go back with the body: all but the reason the function added, and
+    `requested_at` (the function's reference time for the record: from the function, else when SQS
+    first received the message, which SQS keeps when it moves a message to its dead-letter queue)."""
     kept: dict[str, MessageAttributeValueTypeDef] = {}
     for name, value in message.get("MessageAttributes", {}).items():
         if name in REASON_ATTRIBUTES:
@@ -223,6 +229,10 @@ def _forwarded(message: MessageTypeDef) -> dict[str, MessageAttributeValueTypeDe
             kept[name]["StringValue"] = value["StringValue"]
         if "BinaryValue" in value:
             kept[name]["BinaryValue"] = value["BinaryValue"]
+    sent = message.get("Attributes", {}).get("SentTimestamp")
+    if REQUESTED_AT not in kept and sent and sent.isdigit():
+        first = datetime.fromtimestamp(int(sent) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        kept[REQUESTED_AT] = {"DataType": "String", "StringValue": first}
     return kept
 
 

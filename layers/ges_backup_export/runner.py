@@ -18,7 +18,7 @@ from ges_backup_export.errors import ExportError, InvalidRequest
 from ges_backup_export.exporter import Exporter, Message, log_failure
 from ges_backup_export.observability import logger
 from ges_backup_export.queues import SqsQueue
-from ges_backup_export.triggers import Batch, batch_from_body, batch_from_event, sent_time
+from ges_backup_export.triggers import REQUESTED_AT, Batch, batch_from_body, batch_from_event, record_time
 
 MAX_REASON_LENGTH = 4000
 
@@ -49,15 +49,18 @@ class Runner:
         """One SQS record: returns when it is done or dead-lettered, raises to have SQS retry it."""
         logger.append_keys(message_id=record.message_id)
         try:
-            now = datetime.now(UTC)
+            attribute = record.message_attributes[REQUESTED_AT]  # None when absent
+            requested_at = attribute.string_value if attribute else None
+            at = now = datetime.now(UTC)
             try:
-                batch = batch_from_body(record.body, sent_time(record.attributes.sent_timestamp, now))
+                at = record_time(requested_at, record.attributes.sent_timestamp, now)
+                batch = batch_from_body(record.body, at)
             except InvalidRequest as error:
                 log_failure(error)
                 results: list[Message | ExportError] = [error]
             else:
                 results = self._run_batch(batch, deadline)
-            self._settle(record, results)
+            self._settle(record, results, at)
         finally:
             logger.remove_keys(["message_id"])
 
@@ -79,7 +82,7 @@ class Runner:
                 logger.remove_keys(["graph_id", "backup_id"])
         return results
 
-    def _settle(self, record: SQSRecord, results: list[Message | ExportError]) -> None:
+    def _settle(self, record: SQSRecord, results: list[Message | ExportError], at: datetime) -> None:
         failures = _failures(results)
         if not failures:
             return
@@ -94,6 +97,7 @@ class Runner:
             results,
             group_id=record.attributes.message_group_id or record.message_id,
             deduplication_id=record.message_id,
+            requested_at=at,
         )
 
     def _keep_failed_entries(self, batch: Batch, results: list[Message | ExportError]) -> None:
@@ -110,18 +114,23 @@ class Runner:
 
 
 def _send_dead_letter(
-    queue: SqsQueue, body: str, results: list[Message | ExportError], *, group_id: str, deduplication_id: str
+    queue: SqsQueue,
+    body: str,
+    results: list[Message | ExportError],
+    *,
+    group_id: str,
+    deduplication_id: str,
+    requested_at: datetime | None = None,
 ) -> None:
-    """Send `body` with the reason of its first failure; a list's reason names each failed entry."""
+    """Send `body` with the reason of its first failure (a list's reason names each failed entry), and
+    a queue record's reference time, so that a redrive resolves its placeholders the same."""
     failures = _failures(results)
     first = failures[0][1]
     reason = first.message if len(results) == 1 else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
-    queue.send(
-        body,
-        group_id=group_id,
-        deduplication_id=deduplication_id,
-        attributes={"error_code": first.code, "error_message": reason[:MAX_REASON_LENGTH]},
-    )
+    attributes = {"error_code": first.code, "error_message": reason[:MAX_REASON_LENGTH]}
+    if requested_at is not None:
+        attributes[REQUESTED_AT] = requested_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    queue.send(body, group_id=group_id, deduplication_id=deduplication_id, attributes=attributes)
     logger.error("request sent to the dead-letter queue", extra={"error_code": first.code})
 
 

@@ -21,6 +21,7 @@ from ges_backup_export.errors import InvalidRequest
 from ges_backup_export.export_request import ExportRequest, field_name, parse_request, parse_time
 
 MAX_EXPORTS_PER_EVENT = 100
+REQUESTED_AT = "requested_at"  # the message attribute that carries a record's reference time
 
 
 class Trigger(StrEnum):
@@ -98,8 +99,12 @@ def batch_from_body(body: str, sent_at: datetime) -> Batch:
     return _batch(value, Trigger.QUEUE, sent_at, "")
 
 
-def sent_time(epoch_ms: str | None, now: datetime) -> datetime:
-    """When SQS received a message, from its `SentTimestamp` attribute (epoch milliseconds)."""
+def record_time(requested_at: str | None, epoch_ms: str | None, now: datetime) -> datetime:
+    """A record's reference time: its `requested_at` message attribute when it has one (the dead-letter
+    queue and the redrive keep it, so a redriven request resolves to the export it was the first time),
+    else when SQS received it, from its `SentTimestamp` attribute (epoch milliseconds)."""
+    if requested_at is not None:
+        return parse_time(requested_at, f"message attribute {REQUESTED_AT}")
     try:
         return datetime.fromtimestamp(int(epoch_ms or "") / 1000, UTC)
     except (ValueError, OverflowError, OSError):

@@ -151,7 +151,7 @@ def test_apply_moves_only_the_reason_asked_for_body_unchanged_reason_dropped(
     assert table["total"] == (4, 1, 3)
     (moved,) = take_messages(dead_letters.input)
     assert moved["Body"] == dead_letters.unknown
-    assert string_attributes(moved) == {}
+    assert list(string_attributes(moved)) == ["requested_at"]  # the time it first resolved against
     assert counts(dead_letters.dlq) == (3, 0)
     left = {
         message.raw_body: message.attributes.get("error_code")
@@ -187,6 +187,34 @@ def test_after_the_fix_the_redriven_request_is_exported_exactly_once(
     assert rows(again[1])["total"] == (3, 0, 3)
     assert len(calls_for(ges, REQUEST)) == 2  # the 500, then the export the redrive asked for
     assert counts(dead_letters.input) == (0, 0)
+
+
+def test_a_redriven_request_resolves_its_placeholders_against_its_first_time(
+    run: Run, function: Function, graphs: Graphs
+) -> None:
+    urls = function.stack.queue_urls
+    body = json.dumps({**REQUEST, "export_path": "ges-backups/{graph_id}/{date}/"})
+    boto3.client("sqs").send_message(
+        QueueUrl=urls["InputDeadLetterQueue"],
+        MessageBody=body,
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in {
+                "error_code": "ExportOutcomeUnknown",
+                "error_message": "ExportOutcomeUnknown: GES answered 504",
+                "requested_at": "2026-11-20T02:00:00Z",
+            }.items()
+        },
+    )
+
+    assert run("--from", urls["InputDeadLetterQueue"], "--to", urls["InputQueue"], "--apply")[0] == 0
+    function.poller().drain()
+
+    (message,) = function.downstream()
+    assert (message["export_path"], message["requested_at"]) == (
+        "ges-backups/movies/2026-11-20/",
+        "2026-11-20T02:00:00Z",
+    )
 
 
 def test_a_crash_between_send_and_delete_duplicates_a_request_harmlessly(
@@ -325,7 +353,7 @@ def test_fifo_queues_keep_the_group_and_the_order(run: Run, stack: Any) -> None:
     assert [message["Body"] for message in moved] == bodies
     assert {message["Attributes"]["MessageGroupId"] for message in moved} == {"movies"}
     assert all(message["Attributes"]["MessageDeduplicationId"] for message in moved)
-    assert [string_attributes(message) for message in moved] == [{"trace": "kept-attribute-value"}] * 3
+    assert [string_attributes(message)["trace"] for message in moved] == ["kept-attribute-value"] * 3
     assert counts(dlq) == (1, 0)
 
 

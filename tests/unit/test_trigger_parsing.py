@@ -21,7 +21,7 @@ from ges_backup_export.triggers import (
     batch_from_body,
     batch_from_event,
     is_queue_event,
-    sent_time,
+    record_time,
 )
 
 NOW = datetime(2026, 11, 27, 9, 30, 15, tzinfo=UTC)
@@ -406,7 +406,7 @@ def test_body_error_message_names_the_json_problem_without_the_body() -> None:
     assert "not json at all" not in str(caught.value)
 
 
-# --- sent_time -----------------------------------------------------------------------------------------
+# --- record_time -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -418,11 +418,11 @@ def test_body_error_message_names_the_json_problem_without_the_body() -> None:
     ],
 )
 def test_sent_timestamp_in_epoch_milliseconds_is_read_as_utc(epoch_ms: str, expected: datetime) -> None:
-    assert sent_time(epoch_ms, NOW) == expected
+    assert record_time(None, epoch_ms, NOW) == expected
 
 
 def test_sent_time_is_timezone_aware_utc() -> None:
-    assert sent_time("1795744800000", NOW).tzinfo == UTC
+    assert record_time(None, "1795744800000", NOW).tzinfo == UTC
 
 
 @pytest.mark.parametrize(
@@ -430,4 +430,15 @@ def test_sent_time_is_timezone_aware_utc() -> None:
     [None, "", "abc", "1.7e12", "1795744800000.5", "9" * 30, "-" + "9" * 30, "0x10"],
 )
 def test_unreadable_sent_timestamp_gives_now(epoch_ms: str | None) -> None:
-    assert sent_time(epoch_ms, NOW) == NOW
+    assert record_time(None, epoch_ms, NOW) == NOW
+
+
+def test_a_requested_at_attribute_wins_over_the_sent_timestamp() -> None:
+    at = record_time("2026-11-26T02:00:00Z", "1795744800000", NOW)
+
+    assert at == datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+
+
+def test_a_malformed_requested_at_attribute_is_an_invalid_request_naming_it() -> None:
+    with pytest.raises(InvalidRequest, match="message attribute requested_at"):
+        record_time("yesterday", "1795744800000", NOW)
