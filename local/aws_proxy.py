@@ -146,6 +146,9 @@ def action_of(headers: Any, body: bytes) -> tuple[str, dict[str, Any]]:
 class _Forwarder(BaseHTTPRequestHandler):
     owner: AwsProxy
     protocol_version = "HTTP/1.1"
+    # An answer goes out in two writes (headers, body); without TCP_NODELAY the body waits ~40 ms for
+    # the client's delayed ACK on a kept-alive connection: not a zero-latency stand-in.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the tests read counts, not access logs."""

@@ -11,7 +11,8 @@ Like the API gateway in front of GES, an unknown method or path gets 404 ``APIG.
 other request without ``X-Auth-Token`` equal to the current token gets 401 ``APIG.0301``
 (section 5). Injected faults (:class:`Fault`) stand for the network and the gateway, so they apply
 before both: 429/5xx answers, slow answers, dropped connections. Nothing is ever printed or logged,
-and requests are recorded (:class:`Call`) without their headers, so the token is never kept.
+and requests are recorded (:class:`Call`) with the names of their headers but no header value,
+so the token is never kept.
 
 Assumptions where ges-api.md is open (section 11):
 
@@ -111,7 +112,8 @@ class Fault:
 
 @dataclass
 class Call:
-    """One received request. The token is never stored, only whether it was valid."""
+    """One received request. The token is never stored, only whether it was valid; of the headers, only
+    their names are kept (no value, so not the token's either)."""
 
     method: str
     path: str
@@ -119,6 +121,7 @@ class Call:
     body: object
     token_valid: bool
     status: int | None = None
+    header_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -470,6 +473,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # An answer goes out in two writes (headers, body); without TCP_NODELAY the body waits ~40 ms for
+    # the client's delayed ACK on a kept-alive connection: not a zero-latency stand-in.
+    disable_nagle_algorithm = True
     timeout = 60  # idle keep-alive connections end after this
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -486,7 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         body = self._read_body()
         token_ok = fake._token_state(self.headers.get("X-Auth-Token")) == "ok"
-        call = Call(self.command, split.path, query, body, token_ok)
+        call = Call(self.command, split.path, query, body, token_ok, header_names=tuple(self.headers.keys()))
         fake._record(call)
         route, groups = _match(self.command, split.path)
         fault = fake._take_fault(route) or Fault()
