@@ -39,6 +39,12 @@ build: $(SAM_VENV)/.installed
 pytest: $(VENV)/.installed
 	$(BIN)/pytest
 
+# The README's performance table: ours against a bare boto3/requests baseline (bench/), in one run;
+# `sam build` first, for the package sizes. Prints the figures and rewrites the table.
+.PHONY: bench
+bench: $(VENV)/.installed build
+	$(BIN)/python -m bench.run
+
 $(VENV)/.installed: requirements-dev.txt layers/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt

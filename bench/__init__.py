@@ -1,0 +1,1 @@
+"""The benchmark behind the README's performance table: `make bench` (see bench/run.py). Not shipped."""
