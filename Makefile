@@ -11,7 +11,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: local test lint typecheck template-lint pytest build clean
+.PHONY: local test lint typecheck template-lint pytest reliability build clean
 
 local: $(VENV)/.installed
 	$(BIN)/python -m local.run
@@ -38,6 +38,10 @@ build: $(SAM_VENV)/.installed
 
 pytest: $(VENV)/.installed
 	$(BIN)/pytest
+
+# The whole suite, writing the reliability table it prints into README.md.
+reliability: $(VENV)/.installed
+	UPDATE_RELIABILITY_TABLE=1 $(BIN)/pytest
 
 # The README's performance table: ours against a bare boto3/requests baseline (bench/), in one run;
 # `sam build` first, for the package sizes. Prints the figures and rewrites the table.
