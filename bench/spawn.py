@@ -33,11 +33,12 @@ SOURCE = Layout(
     "source tree",
     {"ours": [ROOT / "functions" / "export_backup", ROOT / "layers"], "baseline": [ROOT / "bench"]},
 )
-# `sam build`'s output, never writing a .pyc (-B): the layer is zipped without any, and /opt is
-# read-only on Lambda, so each cold start compiles the layer's modules. The baseline's requests comes
-# from the same layer; boto3 comes from the virtualenv (the runtime's own) in both.
+# `sam build`'s output, as on Lambda: /opt is read-only, so nothing the layer lacks is cached (-B).
+# The layer ships its own bytecode (layers/Makefile); without it each cold start compiled the layer's
+# modules again. The baseline's requests comes from the same layer; boto3 comes from the virtualenv
+# (the runtime's own) in both.
 BUILT = Layout(
-    "sam build output, no .pyc for the layer",
+    "sam build output, read-only as on Lambda",
     {
         "ours": [BUILD / "ExportBackupFunction", BUILD / "DependenciesLayer" / "python"],
         "baseline": [ROOT / "bench", BUILD / "DependenciesLayer" / "python"],

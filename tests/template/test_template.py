@@ -220,7 +220,7 @@ def test_layer_is_built_for_python_3_13(resources: dict[str, Any]) -> None:
     layer = resources["DependenciesLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"  # layers/Makefile, with compiled bytecode
 
 
 def test_layer_supports_the_function_architecture(
