@@ -16,6 +16,8 @@ from ges_backup_export.errors import InvalidRequest
 
 LATEST = "latest"
 MAX_EXPORT_PATH_LENGTH = 1024
+MAX_SHOWN_NAME = 64  # characters of a name from the input that an error repeats
+MAX_SHOWN_NAMES = 20
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PLACEHOLDERS = ("graph_id", "backup_id", "date", "timestamp")
@@ -60,9 +62,11 @@ def parse_request(value: object, where: str = "") -> ExportRequest:
         raise InvalidRequest(where or "request", f"must be a JSON object, got {_json_type(value)}")
     unknown = sorted(str(key) for key in value if key not in _FIELDS)
     if unknown:
+        shown = [name[:MAX_SHOWN_NAME] for name in unknown[:MAX_SHOWN_NAMES]]
+        more = f" and {len(unknown) - MAX_SHOWN_NAMES} more" if len(unknown) > MAX_SHOWN_NAMES else ""
         raise InvalidRequest(
             field_name(where, unknown[0]),
-            f"unknown field (known fields: {', '.join(_FIELDS)}); got {unknown}",
+            f"unknown field (known fields: {', '.join(_FIELDS)}); got {shown}{more}",
         )
     for name in _REQUIRED:
         if value.get(name) is None:
@@ -107,7 +111,12 @@ def parse_time(value: object, field: str) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         raise InvalidRequest(field, f"must carry its UTC offset (for example a trailing Z), got {value!r}")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before the first UTC datetime
+        raise InvalidRequest(
+            field, f"must be a time between the years 1 and 9999 in UTC, got {value!r}"
+        ) from None
 
 
 def check_export_path_template(value: object, field: str = "export_path") -> None:
@@ -119,7 +128,9 @@ def check_export_path_template(value: object, field: str = "export_path") -> Non
     for name in _PLACEHOLDER.findall(value):
         if name not in _PLACEHOLDERS:
             known = ", ".join("{" + known + "}" for known in _PLACEHOLDERS)
-            raise InvalidRequest(field, f"unknown placeholder {{{name}}} (known: {known})")
+            raise InvalidRequest(
+                field, f"unknown placeholder {shown_name('{' + name + '}')} (known: {known})"
+            )
     if _PLACEHOLDER.search(value.partition("/")[0]):
         raise InvalidRequest(field, "placeholders may only follow the bucket name")
     # Every placeholder resolves to letters, digits, '-' and '_': one such letter stands for it here.
@@ -167,7 +178,18 @@ def _check_export_path(path: str, field: str) -> None:
 
 def field_name(where: str, name: str) -> str:
     """`name` inside `where` (e.g. `exports[2].graph_id`), as errors name a field."""
+    name = shown_name(name)
     return f"{where}.{name}" if where else name
+
+
+def shown_name(name: str) -> str:
+    """A name taken from the input, as an error repeats it: as it is when it is printable ASCII of at most
+    MAX_SHOWN_NAME characters; else escaped and cut (`'gr\\u0430ph'`), so that a look-alike shows, and no
+    control character, lone surrogate or megabyte-long key reaches a log line or an SQS message attribute
+    (SQS refuses those characters, which would keep a record from its dead-letter queue)."""
+    if len(name) <= MAX_SHOWN_NAME and name.isascii() and name.isprintable():
+        return name
+    return ascii(name[:MAX_SHOWN_NAME]) + ("..." if len(name) > MAX_SHOWN_NAME else "")
 
 
 def _json_type(value: object) -> str:

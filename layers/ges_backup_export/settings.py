@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -14,6 +15,13 @@ from ges_backup_export.export_request import check_id
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400
 DEFAULT_GES_TIMEOUT_SECONDS = 10.0
 DEFAULT_GES_MAX_ATTEMPTS = 3
+# The host of GES_ENDPOINT: a DNS name, an IPv4 address or a bracketed IPv6 address, then an optional port
+# (1 to 65535), and nothing else, so that the host checked here is the host requests connects to (urlsplit
+# alone takes `http://[::1].evil.com` for the loopback host ::1).
+_HOST_AND_PORT = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[1-9][0-9]{0,4})?",
+    re.ASCII | re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,10 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
 def _ges_endpoint(raw: str) -> str:
     """GES base URL: https, or plain http for a loopback host (local runs); no path, query or credentials."""
     parts = _url_parts("GES_ENDPOINT", raw, "an https:// URL")
+    if not _HOST_AND_PORT.fullmatch(parts.netloc):
+        raise ConfigurationError(
+            f"GES_ENDPOINT must be an https:// URL whose host is a DNS name or an IP address, got {raw!r}"
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
         raise ConfigurationError(
             f"GES_ENDPOINT must be https:// (http is accepted only for a loopback host), got {raw!r}"

@@ -66,11 +66,16 @@ class Batch:
 
 
 def is_queue_event(event: object) -> bool:
-    """An SQS event source mapping's batch; other `Records` events are refused as requests."""
+    """An SQS event source mapping's batch; other `Records` events (including SQS look-alikes without a
+    message id or body) are refused as requests, naming the field."""
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list) or not event["Records"]:
         return False
     return all(
-        isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in event["Records"]
+        isinstance(record, dict)
+        and record.get("eventSource") == "aws:sqs"
+        and isinstance(record.get("messageId"), str)
+        and isinstance(record.get("body"), str)
+        for record in event["Records"]
     )
 
 
