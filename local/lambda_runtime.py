@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
@@ -24,6 +24,10 @@ from local.aws import REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 Handler = Callable[[Any, Any], Any]
+
+
+class EventLike(Protocol):
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -149,3 +153,19 @@ class QueuePoller:
             "eventSourceARN": self._queue_arn,
             "awsRegion": REGION,
         }
+
+
+def poll_until_stopped(
+    queue_url: str, queue_arn: str, batch_size: int, redelivery_delay: int, stop: EventLike
+) -> None:
+    """One execution environment with its own event source poller, until `stop` is set.
+
+    Meant for a process of its own: Lambda runs one invocation at a time per execution environment, and
+    the handler keeps per-environment state (Powertools' batch processor, the clients), so concurrent
+    pollers must be concurrent processes, not threads of one.
+    """
+    poller = QueuePoller(
+        load_handler(), queue_url, queue_arn, batch_size=batch_size, redelivery_delay=redelivery_delay
+    )
+    while not stop.is_set():
+        poller.poll_once(wait_seconds=1)

@@ -1,4 +1,5 @@
-"""The soak: 500 queue messages with duplicates, poison and transient faults, through four pollers at once.
+"""The soak: 500 queue messages with duplicates, poison and transient faults, through four execution
+environments at once (processes, each with its own poller, as Lambda scales an SQS event source).
 
 Every valid export must be started exactly once with its job_id downstream, every poison message must sit
 in the dead-letter queue with its reason, and nothing may be lost. The run is bounded: it stops when the
@@ -8,18 +9,17 @@ input queue is empty (visible and in flight), or fails after SOAK_SECONDS.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
-import threading
 import time
 from collections import Counter
 
 import boto3
 import pytest
 
-from ges_backup_export import ges as ges_module
 from local.aws_proxy import AwsFault, AwsProxy
 from local.fake_ges import FakeGes, Fault
-from local.lambda_runtime import QueuePoller
+from local.lambda_runtime import poll_until_stopped
 from tests import reliability
 from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs
 
@@ -90,42 +90,42 @@ def queue_is_empty(queue_url: str) -> bool:
     return all(value == "0" for value in attributes.values())
 
 
-def run_pollers(function: Function, stop: threading.Event) -> list[BaseException]:
-    pollers: list[QueuePoller] = [function.poller(redelivery_delay=1) for _ in range(POLLERS)]
-    errors: list[BaseException] = []
-
-    def work(poller: QueuePoller) -> None:
-        try:
-            while not stop.is_set():
-                poller.poll_once(wait_seconds=1)
-        except BaseException as error:  # reported by the test, not lost in a thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(poller,)) for poller in pollers]
-    for thread in threads:
-        thread.start()
+def run_pollers(function: Function) -> list[int | None]:
+    """POLLERS execution environments, each a process with its own poller, until the input queue is
+    empty; returns their exit codes."""
+    spawn = multiprocessing.get_context("spawn")
+    stop = spawn.Event()
     input_queue = function.stack.queue_urls["InputQueue"]
+    arguments = (
+        input_queue,
+        function.stack.queue_arns["InputQueue"],
+        function.stack.queue_batch_size(),
+        1,
+        stop,
+    )
+    processes = [spawn.Process(target=poll_until_stopped, args=arguments) for _ in range(POLLERS)]
+    for process in processes:
+        process.start()
     deadline = time.monotonic() + SOAK_SECONDS
     while time.monotonic() < deadline and not queue_is_empty(input_queue):
         time.sleep(0.5)
     stop.set()
-    for thread in threads:
-        thread.join()
+    for process in processes:
+        process.join(timeout=30)
     assert queue_is_empty(input_queue), f"the soak did not finish in {SOAK_SECONDS} s"
-    return errors
+    return [process.exitcode for process in processes]
 
 
 @pytest.mark.timeout(SOAK_SECONDS + 60)
 def test_soak_loses_nothing_and_exports_each_request_once(
-    function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
+    function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy
 ) -> None:
-    monkeypatch.setattr(ges_module, "pause", lambda seconds: None)
     rng = random.Random(SEED)
     bodies, expected_paths, poisoned = soak_bodies(rng)
     inject_transient_faults(rng, ges, aws, function)
     send_all(function.stack.queue_urls["InputQueue"], bodies)
 
-    assert run_pollers(function, threading.Event()) == []
+    assert run_pollers(function) == [0] * POLLERS
 
     delivered = Counter(message["export_path"] for message in function.downstream())
     accepted = Counter(
@@ -137,15 +137,16 @@ def test_soak_loses_nothing_and_exports_each_request_once(
         message.raw_body: message.attributes.get("error_code")
         for message in function.take("InputDeadLetterQueue")
     }
-    lost = [path for path in expected_paths if not delivered[path]] + [
-        body for body in poisoned if body not in dead
-    ]
+    stranded = {json.loads(body)["export_path"]: code for body, code in dead.items() if body not in poisoned}
+    lost = [path for path in expected_paths if not delivered[path] and path not in stranded]
+    lost += [body for body in poisoned if body not in dead]
     duplicate_exports = sum(count - 1 for count in accepted.values())
     reliability.add("soak_messages", len(bodies))
     reliability.add("soak_lost", len(lost))
     reliability.add("duplicate_exports", duplicate_exports)
 
     assert lost == []
+    assert stranded == {}, "a valid request was dead-lettered (with this reason)"
     assert duplicate_exports == 0
     assert set(accepted) == set(delivered) == set(expected_paths)
     assert all(count == 1 for count in delivered.values()), "a job_id was sent downstream twice"
