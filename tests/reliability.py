@@ -22,7 +22,7 @@ ROWS = {
     "fault_injections": "faults injected and survived (GES and AWS), through the real handler",
     "bad_inputs": "generated bad inputs tried (hypothesis), each a valid request or a named error",
     "bad_input_ges_calls": "GES calls made for an invalid input",
-    "soak_messages": "queue messages in the soak (duplicates, poison, transient faults, 4 execution environments)",
+    "soak_messages": "queue messages in the soak (duplicates, poison, faults, 4 execution environments)",
     "soak_lost": "requests lost in the soak (neither downstream nor dead-lettered)",
     "duplicate_exports": "duplicate exports (the same export started twice) in the soak",
     "token_leaks": "test phases whose captured output held a GES token",
