@@ -11,7 +11,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: local test lint typecheck template-lint pytest reliability build clean
+.PHONY: local test lint typecheck template-lint pytest reliability build bench clean
 
 local: $(VENV)/.installed
 	$(BIN)/python -m local.run
@@ -45,7 +45,6 @@ reliability: $(VENV)/.installed
 
 # The README's performance table: ours against a bare boto3/requests baseline (bench/), in one run;
 # `sam build` first, for the package sizes. Prints the figures and rewrites the table.
-.PHONY: bench
 bench: $(VENV)/.installed build
 	$(BIN)/python -m bench.run
 
