@@ -1,7 +1,8 @@
 """Running the requests of one invocation: a direct or scheduled event, or one SQS record.
 
 Every request ends with its job_id downstream, or with its error: raised to the caller of a single
-direct request, listed in the result of an `exports` list, and, for a queue record that can never
+direct or scheduled request, listed in the result of an `exports` list (and, for a scheduled list, whose
+result no one reads, also sent to the dead-letter queue), and, for a queue record that can never
 succeed, sent to the dead-letter queue with its reason (or reported for SQS to redrive).
 """
 

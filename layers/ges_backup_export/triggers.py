@@ -5,8 +5,9 @@ Three shapes arrive (CONTRACT.md, "The three triggers"): SQS batches (`Records`)
 (console, CLI, EventBridge Scheduler `Input`). A request may also come as `{"exports": [...]}`.
 
 Each request gets a reference time, used for `{date}`, `{timestamp}` and `requested_at`: its
-`scheduled_time` when present, else the envelope's `time`, else the time SQS received the message (so a
-redelivered record resolves to the same export), else now.
+`scheduled_time` when present, else the envelope's `time`, else a queue record's `requested_at` message
+attribute (kept through the dead-letter queue and the redrive), else the time SQS received the message
+(so a redelivered record resolves to the same export), else now.
 """
 
 from __future__ import annotations
