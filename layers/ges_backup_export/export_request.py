@@ -119,6 +119,11 @@ def parse_time(value: object, field: str) -> datetime:
         ) from None
 
 
+def format_time(at: datetime) -> str:
+    """A UTC time as the messages and requests carry it, e.g. `2026-11-27T02:00:00Z` (parse_time's input)."""
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def check_export_path_template(value: object, field: str = "export_path") -> None:
     """Refuse a path that could never resolve to a valid `bucket/dir/`, before any GES call."""
     if not isinstance(value, str):

@@ -7,7 +7,7 @@ import json
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.deduplication import ExportRecords, StartedExport
 from ges_backup_export.errors import DeliveryFailed, DependencyUnavailable, ExportError, InvalidRequest
-from ges_backup_export.export_request import LATEST, ExportIdentity, resolve_export_path
+from ges_backup_export.export_request import LATEST, ExportIdentity, format_time, resolve_export_path
 from ges_backup_export.ges import GesClient
 from ges_backup_export.observability import logger
 from ges_backup_export.queues import SqsQueue
@@ -64,7 +64,7 @@ class Exporter:
             "job_id": job_id,
             **identity.as_dict(),
             "trigger": submission.trigger.value,
-            "requested_at": submission.requested_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "requested_at": format_time(submission.requested_at),
         }
         logger.info("GES started the export", extra={"job_id": job_id})
         try:

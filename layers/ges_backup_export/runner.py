@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import ExportError, InvalidRequest
+from ges_backup_export.export_request import format_time
 from ges_backup_export.exporter import Exporter, Message, log_failure
 from ges_backup_export.observability import logger
 from ges_backup_export.queues import SqsQueue
@@ -95,7 +96,8 @@ class Runner:
         _send_dead_letter(
             self._dead_letter,
             record.body,
-            results,
+            failures,
+            single=len(results) == 1,
             group_id=record.attributes.message_group_id or record.message_id,
             deduplication_id=record.message_id,
             requested_at=at,
@@ -111,26 +113,28 @@ class Runner:
             raise failures[0][1]
         body = batch.replay_body()
         digest = hashlib.sha256(body.encode()).hexdigest()
-        _send_dead_letter(self._dead_letter, body, results, group_id="schedule", deduplication_id=digest)
+        _send_dead_letter(
+            self._dead_letter, body, failures, single=False, group_id="schedule", deduplication_id=digest
+        )
 
 
 def _send_dead_letter(
     queue: SqsQueue,
     body: str,
-    results: list[Message | ExportError],
+    failures: list[tuple[int, ExportError]],
     *,
+    single: bool,
     group_id: str,
     deduplication_id: str,
     requested_at: datetime | None = None,
 ) -> None:
     """Send `body` with the reason of its first failure (a list's reason names each failed entry), and
     a queue record's reference time, so that a redrive resolves its placeholders the same."""
-    failures = _failures(results)
     first = failures[0][1]
-    reason = first.message if len(results) == 1 else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
+    reason = first.message if single else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
     attributes = {"error_code": first.code, "error_message": reason[:MAX_REASON_LENGTH]}
     if requested_at is not None:
-        attributes[REQUESTED_AT] = requested_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        attributes[REQUESTED_AT] = format_time(requested_at)
     queue.send(body, group_id=group_id, deduplication_id=deduplication_id, attributes=attributes)
     logger.error("request sent to the dead-letter queue", extra={"error_code": first.code})
 

@@ -13,13 +13,19 @@ attribute (kept through the dead-letter queue and the redrive), else the time SQ
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.export_request import ExportRequest, field_name, parse_request, parse_time
+from ges_backup_export.export_request import (
+    ExportRequest,
+    field_name,
+    format_time,
+    parse_request,
+    parse_time,
+)
 
 MAX_EXPORTS_PER_EVENT = 100
 REQUESTED_AT = "requested_at"  # the message attribute that carries a record's reference time
@@ -46,8 +52,8 @@ class Batch:
 
     entries: list[Submission | InvalidRequest]
     is_list: bool
-    trigger: Trigger = Trigger.DIRECT
-    raw_entries: list[object] = field(default_factory=list)  # as they arrived, beside `entries`
+    trigger: Trigger
+    raw_entries: list[object]  # as they arrived, beside `entries`
 
     @property
     def scheduled(self) -> bool:
@@ -61,7 +67,7 @@ class Batch:
         replayed: list[object] = []
         for raw, entry in zip(self.raw_entries, self.entries, strict=True):
             if isinstance(entry, Submission) and isinstance(raw, dict):
-                raw = {**raw, "scheduled_time": entry.requested_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                raw = {**raw, "scheduled_time": format_time(entry.requested_at)}
             replayed.append(raw)
         return json.dumps({"exports": replayed})
 
