@@ -171,6 +171,17 @@ def take_messages(queue_url: str) -> list[dict[str, Any]]:
     return taken
 
 
+def queue_depth(queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of a queue, as SQS approximates them."""
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
 def string_attributes(message: Mapping[str, Any]) -> dict[str, str]:
     """A received message's string message attributes, by name."""
     return {name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()}

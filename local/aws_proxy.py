@@ -126,6 +126,11 @@ class AwsProxy:
             thread.join()
 
 
+def on_queue(queue_url: str) -> Callable[[dict[str, Any]], bool]:
+    """For `inject(when=...)`: the requests about one queue."""
+    return lambda parameters: parameters.get("QueueUrl") == queue_url
+
+
 def action_of(headers: Any, body: bytes) -> tuple[str, dict[str, Any]]:
     """`service.Action` of a signed AWS request, and its parameters; `unsigned` for anything else."""
     scope = _SCOPE.search(headers.get("Authorization", ""))

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import boto3
 
-from local.aws_proxy import AwsFault, AwsProxy
+from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs, wait_for
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/d/"}
 ALWAYS = None
-
-
-def on_queue(url: str) -> Any:
-    return lambda parameters: parameters.get("QueueUrl") == url
 
 
 def test_secrets_manager_unavailable_is_transient_and_exports_nothing(

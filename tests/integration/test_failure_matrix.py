@@ -12,12 +12,13 @@ import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
 
 from ges_backup_export import ges as ges_module
-from local.aws_proxy import AwsFault, AwsProxy
+from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from tests.conftest import canary_token
 from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs
@@ -34,9 +35,8 @@ class Scene:
     aws: AwsProxy
     monkeypatch: pytest.MonkeyPatch
 
-    def queue(self, name: str) -> Callable[[dict[str, object]], bool]:
-        url = self.function.stack.queue_urls[name]
-        return lambda parameters: parameters.get("QueueUrl") == url
+    def queue(self, name: str) -> Callable[[dict[str, Any]], bool]:
+        return on_queue(self.function.stack.queue_urls[name])
 
     def ges_refuses_connections(self) -> None:
         with socket.socket() as probe:

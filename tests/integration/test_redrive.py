@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.aws import string_attributes, take_messages
+from local.aws import queue_depth, string_attributes, take_messages
 from local.fake_ges import FakeGes, Fault
 from ops import redrive
 from ops.redrive import Redrive, RedriveError, main
@@ -49,17 +49,6 @@ def rows(output: str) -> dict[str, tuple[int, int, int]]:
     return {reason: (int(a), int(b), int(c)) for reason, a, b, c in found}
 
 
-def counts(url: str) -> tuple[int, int]:
-    """(visible, hidden) messages of a queue."""
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 def calls_for(ges: FakeGes, request: dict[str, str]) -> list[Any]:
     """GES's export calls for the request's path."""
     return [call for call in ges.export_calls if call.body["export_path"] == request["export_path"]]
@@ -75,6 +64,11 @@ class DeadLetters:
     unknown: str
     refused: str
     unreported: str
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The command line's source and target: the dead-letter queue back to the input queue."""
+        return ("--from", self.dlq, "--to", self.input)
 
 
 @pytest.fixture
@@ -102,15 +96,15 @@ def dead_letters(
     function.send_to_input(letters.unreported)
     function.poller().drain()
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", letters.dlq)
-    assert counts(letters.dlq) == (4, 0)
-    assert counts(letters.input) == (0, 0)
+    assert queue_depth(letters.dlq) == (4, 0)
+    assert queue_depth(letters.input) == (0, 0)
     return letters
 
 
 def test_a_dry_run_counts_by_reason_shows_samples_and_moves_nothing(
     run: Run, dead_letters: DeadLetters
 ) -> None:
-    code, out, err = run("--from", dead_letters.dlq, "--to", dead_letters.input)
+    code, out, err = run(*dead_letters.queues)
 
     assert (code, err) == (0, "")
     assert out.startswith("Dry run, nothing moved (add --apply to move)")
@@ -124,25 +118,23 @@ def test_a_dry_run_counts_by_reason_shows_samples_and_moves_nothing(
     assert f"body:  {dead_letters.unknown}" in out
     assert "error: GES answered 500" in out
     # Nothing moved, and nothing left hidden for the visibility timeout.
-    assert counts(dead_letters.input) == (0, 0)
-    assert counts(dead_letters.dlq) == (4, 0)
+    assert queue_depth(dead_letters.input) == (0, 0)
+    assert queue_depth(dead_letters.dlq) == (4, 0)
 
 
 def test_dry_run_is_also_the_explicit_flag(run: Run, dead_letters: DeadLetters) -> None:
-    code, out, _ = run("--from", dead_letters.dlq, "--to", dead_letters.input, "--dry-run", "--samples", "0")
+    code, out, _ = run(*dead_letters.queues, "--dry-run", "--samples", "0")
 
     assert code == 0
     assert rows(out)["total"] == (4, 4, 0)
     assert "body:" not in out
-    assert counts(dead_letters.dlq) == (4, 0)
+    assert queue_depth(dead_letters.dlq) == (4, 0)
 
 
 def test_apply_moves_only_the_reason_asked_for_body_unchanged_reason_dropped(
     run: Run, dead_letters: DeadLetters, function: Function
 ) -> None:
-    code, out, _ = run(
-        "--from", dead_letters.dlq, "--to", dead_letters.input, "--reason", "ExportOutcomeUnknown", "--apply"
-    )
+    code, out, _ = run(*dead_letters.queues, "--reason", "ExportOutcomeUnknown", "--apply")
 
     assert code == 0
     assert out.startswith("Redrive: ")
@@ -152,7 +144,7 @@ def test_apply_moves_only_the_reason_asked_for_body_unchanged_reason_dropped(
     (moved,) = take_messages(dead_letters.input)
     assert moved["Body"] == dead_letters.unknown
     assert list(string_attributes(moved)) == ["requested_at"]  # the time it first resolved against
-    assert counts(dead_letters.dlq) == (3, 0)
+    assert queue_depth(dead_letters.dlq) == (3, 0)
     left = {
         message.raw_body: message.attributes.get("error_code")
         for message in function.take("InputDeadLetterQueue")
@@ -167,14 +159,7 @@ def test_apply_moves_only_the_reason_asked_for_body_unchanged_reason_dropped(
 def test_after_the_fix_the_redriven_request_is_exported_exactly_once(
     run: Run, dead_letters: DeadLetters, function: Function, ges: FakeGes
 ) -> None:
-    only_unknown = (
-        "--from",
-        dead_letters.dlq,
-        "--to",
-        dead_letters.input,
-        "--reason",
-        "ExportOutcomeUnknown",
-    )
+    only_unknown = (*dead_letters.queues, "--reason", "ExportOutcomeUnknown")
 
     assert run(*only_unknown, "--apply")[0] == 0
     totals = function.poller().drain()
@@ -186,7 +171,7 @@ def test_after_the_fix_the_redriven_request_is_exported_exactly_once(
     assert message["export_path"] == REQUEST["export_path"]
     assert rows(again[1])["total"] == (3, 0, 3)
     assert len(calls_for(ges, REQUEST)) == 2  # the 500, then the export the redrive asked for
-    assert counts(dead_letters.input) == (0, 0)
+    assert queue_depth(dead_letters.input) == (0, 0)
 
 
 def test_a_redriven_request_resolves_its_placeholders_against_its_first_time(
@@ -220,14 +205,7 @@ def test_a_redriven_request_resolves_its_placeholders_against_its_first_time(
 def test_a_crash_between_send_and_delete_duplicates_a_request_harmlessly(
     run: Run, dead_letters: DeadLetters, function: Function, ges: FakeGes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    only_unknown = (
-        "--from",
-        dead_letters.dlq,
-        "--to",
-        dead_letters.input,
-        "--reason",
-        "ExportOutcomeUnknown",
-    )
+    only_unknown = (*dead_letters.queues, "--reason", "ExportOutcomeUnknown")
 
     def crash(self: Redrive, receipt_handle: str, message_id: str) -> None:
         raise RedriveError("simulated crash after the send")
@@ -238,8 +216,8 @@ def test_a_crash_between_send_and_delete_duplicates_a_request_harmlessly(
         code, out, err = run(*only_unknown, "--apply")
     assert (code, err) == (1, "redrive: error: simulated crash after the send\n")
     assert rows(out)["ExportOutcomeUnknown"] == (1, 1, 0)  # it was sent
-    assert counts(dead_letters.input) == (1, 0)
-    assert counts(dead_letters.dlq) == (4, 0)
+    assert queue_depth(dead_letters.input) == (1, 0)
+    assert queue_depth(dead_letters.dlq) == (4, 0)
 
     assert run(*only_unknown, "--apply")[0] == 0
     totals = function.poller().drain()
@@ -260,22 +238,22 @@ def test_a_failed_send_leaves_the_message_where_it_was(
     assert "the input queue did not take message" in err
     assert "which stays where it was" in err
     assert rows(out)["total"][1] == 0
-    assert counts(dead_letters.dlq) == (4, 0)
+    assert queue_depth(dead_letters.dlq) == (4, 0)
 
 
 def test_max_moves_at_most_that_many(run: Run, dead_letters: DeadLetters) -> None:
-    code, out, _ = run("--from", dead_letters.dlq, "--to", dead_letters.input, "--apply", "--max", "2")
+    code, out, _ = run(*dead_letters.queues, "--apply", "--max", "2")
 
     assert code == 0
     assert "at most 2" in out
     assert rows(out)["total"] == (4, 2, 2)
-    assert counts(dead_letters.input) == (2, 0)
-    assert counts(dead_letters.dlq) == (2, 0)
+    assert queue_depth(dead_letters.input) == (2, 0)
+    assert queue_depth(dead_letters.dlq) == (2, 0)
 
 
 def test_unreported_and_wildcard_reasons(run: Run, dead_letters: DeadLetters) -> None:
     code, out, _ = run(
-        "--from", dead_letters.dlq, "--to", dead_letters.input, "--reason", "Unreported", "--reason", "GES.*",
+        *dead_letters.queues, "--reason", "Unreported", "--reason", "GES.*",
         "--apply",
     )  # fmt: skip
 
@@ -288,11 +266,10 @@ def test_unreported_and_wildcard_reasons(run: Run, dead_letters: DeadLetters) ->
 
 
 def test_message_ids_select_single_messages(run: Run, dead_letters: DeadLetters) -> None:
-    _, dry, _ = run("--from", dead_letters.dlq, "--to", dead_letters.input)
+    _, dry, _ = run(*dead_letters.queues)
     (refused_id,) = re.findall(r"^GES\.7024 \(1 of 1\):\n  message (\S+)$", dry, re.MULTILINE)
 
-    queues = ("--from", dead_letters.dlq, "--to", dead_letters.input)
-    code, out, _ = run(*queues, "--message-id", refused_id, "--apply")
+    code, out, _ = run(*dead_letters.queues, "--message-id", refused_id, "--apply")
 
     assert code == 0
     assert f"only messages {refused_id}" in out
@@ -305,7 +282,7 @@ def test_a_run_never_loops_over_messages_it_has_seen(
 ) -> None:
     monkeypatch.setattr(redrive, "HOLD_SECONDS", 0)  # every receive brings the same messages back
 
-    code, out, _ = run("--from", dead_letters.dlq, "--to", dead_letters.input)
+    code, out, _ = run(*dead_letters.queues)
 
     assert code == 0
     assert rows(out)["total"] == (4, 4, 0)
@@ -354,7 +331,7 @@ def test_fifo_queues_keep_the_group_and_the_order(run: Run, stack: Any) -> None:
     assert {message["Attributes"]["MessageGroupId"] for message in moved} == {"movies"}
     assert all(message["Attributes"]["MessageDeduplicationId"] for message in moved)
     assert [string_attributes(message)["trace"] for message in moved] == ["kept-attribute-value"] * 3
-    assert counts(dlq) == (1, 0)
+    assert queue_depth(dlq) == (1, 0)
 
 
 def on_failure_record(request: Any, error: Exception | None, condition: str = "RetriesExhausted") -> str:
@@ -438,7 +415,7 @@ def test_failed_runs_are_redriven_as_their_request_payload(
         ("ges-backups/movies/2026-11-27/", "2026-11-27T02:00:00Z"),
         ("ges-backups/movies/2026-11-28/", "2026-11-28T02:00:00Z"),
     ]
-    assert counts(urls["FailedRunsQueue"]) == (3, 0)
+    assert queue_depth(urls["FailedRunsQueue"]) == (3, 0)
 
 
 def test_the_stack_outputs_name_the_queues(run: Run, dead_letters: DeadLetters, stack: Any) -> None:
@@ -514,7 +491,7 @@ def test_the_command_line_works(dead_letters: DeadLetters) -> None:
     command = [sys.executable, "-m", "ops.redrive"]
     usage = subprocess.run([*command, "--help"], cwd=ROOT, capture_output=True, text=True, check=False)
     dry = subprocess.run(
-        [*command, "--from", dead_letters.dlq, "--to", dead_letters.input, "--wait-seconds", "0"],
+        [*command, *dead_letters.queues, "--wait-seconds", "0"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -527,4 +504,4 @@ def test_the_command_line_works(dead_letters: DeadLetters) -> None:
     assert "--apply" in usage.stdout
     assert (dry.returncode, dry.stderr) == (0, "")
     assert rows(dry.stdout)["total"] == (4, 4, 0)
-    assert counts(dead_letters.dlq) == (4, 0)
+    assert queue_depth(dead_letters.dlq) == (4, 0)

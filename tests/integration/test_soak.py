@@ -17,7 +17,8 @@ from collections import Counter
 import boto3
 import pytest
 
-from local.aws_proxy import AwsFault, AwsProxy
+from local.aws import queue_depth
+from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from local.lambda_runtime import poll_until_stopped
 from tests import reliability
@@ -65,12 +66,12 @@ def inject_transient_faults(rng: random.Random, ges: FakeGes, aws: AwsProxy, fun
         ges.inject(
             rng.choice([Fault.http(503), Fault.http(502), Fault.http(429, 0)]) if transient else Fault()
         )
-    downstream = function.stack.queue_urls["DownstreamQueue"]
+    to_downstream = on_queue(function.stack.queue_urls["DownstreamQueue"])
     aws.inject(
         "sqs.SendMessage",
         AwsFault.error(503),
         times=10,
-        when=lambda parameters: parameters.get("QueueUrl") == downstream and rng.random() < 0.1,
+        when=lambda parameters: to_downstream(parameters) and rng.random() < 0.1,
     )
     aws.inject("dynamodb.PutItem", AwsFault.error(500, "InternalServerError"), times=10)
 
@@ -80,14 +81,6 @@ def send_all(queue_url: str, bodies: list[str]) -> None:
     for start in range(0, len(bodies), 10):
         entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
         assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
-
-
-def queue_is_empty(queue_url: str) -> bool:
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(value == "0" for value in attributes.values())
 
 
 def run_pollers(function: Function) -> list[int | None]:
@@ -107,12 +100,12 @@ def run_pollers(function: Function) -> list[int | None]:
     for process in processes:
         process.start()
     deadline = time.monotonic() + SOAK_SECONDS
-    while time.monotonic() < deadline and not queue_is_empty(input_queue):
+    while time.monotonic() < deadline and queue_depth(input_queue) != (0, 0):
         time.sleep(0.5)
     stop.set()
     for process in processes:
         process.join(timeout=30)
-    assert queue_is_empty(input_queue), f"the soak did not finish in {SOAK_SECONDS} s"
+    assert queue_depth(input_queue) == (0, 0), f"the soak did not finish in {SOAK_SECONDS} s"
     return [process.exitcode for process in processes]
 
 
