@@ -1,11 +1,17 @@
 """A fake Huawei Cloud GES v2 management plane: a real HTTP server for tests and local runs.
 
-It serves the four routes the exporter needs, shaped after ``docs/ges-api.md``:
+It serves the routes the exporter and its tests need, shaped after ``docs/ges-api.md``:
 
-* ``POST /v2/{project_id}/graphs/{graph_id}/backups/export`` (section 1),
-* ``GET  /v2/{project_id}/graphs/{graph_id}/backups?offset&limit`` (section 2a),
-* ``GET  /v2/{project_id}/graphs/{graph_id}/jobs/{job_id}/status`` (section 3),
-* ``GET  /v2/{project_id}/graphs/jobs?offset&limit`` (section 3, list jobs; no filters).
+* ``POST /v2/{project_id}/graphs/{graph_id}/backups/export`` (section 1), route ``export``;
+* ``GET  /v2/{project_id}/graphs/{graph_id}/backups?offset&limit`` (section 2a), ``list_backups``;
+* ``GET  /v2/{project_id}/graphs/backups?offset&limit`` (section 2b), ``list_all_backups``;
+* ``GET  /v2/{project_id}/graphs/{graph_id}/jobs/{job_id}/status`` (section 3), ``job_status``;
+* ``GET  /v2/{project_id}/graphs/jobs?offset&limit`` (section 3, list jobs; no filters), ``list_jobs``;
+* ``GET  /v2/{project_id}/graphs?offset&limit`` (section 4), ``list_graphs``;
+* ``GET  /v2/{project_id}/graphs/{graph_id}`` (section 4), ``show_graph``.
+
+``graphs/jobs`` and ``graphs/backups`` are matched before ``graphs/{graph_id}``: no graph id can be
+``jobs`` or ``backups`` here.
 
 Like the API gateway in front of GES, an unknown method or path gets 404 ``APIG.0101``, and any
 other request without ``X-Auth-Token`` equal to the current token gets 401 ``APIG.0301``
@@ -16,8 +22,8 @@ so the token is never kept.
 
 Assumptions where ges-api.md is open (section 11):
 
-* Error bodies are ``error_code``/``error_msg`` by default; ``error_style="camel"`` gives
-  ``errorCode``/``errorMessage`` (open question 1). Gateway (``APIG.*``) bodies are always snake.
+* Error bodies are ``error_code``/``error_msg`` by default; ``error_style`` chooses another spelling
+  (open question 1, see :data:`ERROR_STYLES`). Gateway (``APIG.*``) bodies are always snake.
 * A non-empty export directory gives 400 ``GES.0001`` (open question 2). A directory counts as
   non-empty when an accepted export path equals it or lies below it; a trailing ``/`` is ignored.
   ``obs://`` prefixes and OBS character rules are not checked.
@@ -25,6 +31,7 @@ Assumptions where ges-api.md is open (section 11):
   (``GES.7040``) like the console does (open question 4).
 * Export jobs are ``GraphManagement``/``ExportBackup`` and succeed at once (open question 3); the
   status route finds a job by project and job id, whatever graph id is in the path.
+* The list of all backups (section 2b) goes graph by graph, in the order the graphs were added.
 """
 
 from __future__ import annotations
@@ -52,13 +59,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 Json = dict[str, Any]
 Reply = tuple[int, Json]
+_Route = Callable[[list[str], dict[str, str], object], Reply]
 
-ROUTES = ("export", "list_backups", "job_status", "list_jobs", "any")
+ROUTES = (
+    "export", "list_backups", "list_all_backups", "job_status", "list_jobs", "list_graphs", "show_graph",
+    "any",
+)  # fmt: skip
+# Order matters: the fixed names graphs/jobs and graphs/backups win over graphs/{graph_id}.
 _PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("POST", "export", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/backups/export/?")),
     ("GET", "list_jobs", re.compile(r"/v2/([^/]+)/graphs/jobs/?")),
+    ("GET", "list_all_backups", re.compile(r"/v2/([^/]+)/graphs/backups/?")),
     ("GET", "list_backups", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/backups/?")),
     ("GET", "job_status", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/jobs/([^/]+)/status/?")),
+    ("GET", "list_graphs", re.compile(r"/v2/([^/]+)/graphs/?")),
+    ("GET", "show_graph", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/?")),
 )
 _GATEWAY_DEFAULTS: dict[int, tuple[str, str]] = {
     401: ("APIG.0301", "Incorrect IAM authentication information: decrypt token fail"),
@@ -71,7 +86,27 @@ _GATEWAY_DEFAULTS: dict[int, tuple[str, str]] = {
     503: ("APIG.0203", "Service unavailable: the backend is temporarily unable to handle the request"),
     504: ("APIG.0201", "Backend timeout"),
 }
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # GES's yyyy-MM-ddTHH:mm:ss, UTC without a zone (sections 2, 3)
+
+# Error body spellings (section 5: the docs contradict each other). "snake" is the v2 tables';
+# "camel" the ExportBackup2 doc example's; "camel_msg" (errorCode/errorMsg) is what newer releases of
+# huaweicloudsdkcore's DefaultExceptionHandler also read (ges-api.md section 5 describes an older one
+# that reads no camelCase); "code" is the parser's code/message fallback; "nested" wraps a snake body
+# in "error", as IAM-style services do (the parser recurses into nested objects).
+ERROR_STYLES = ("snake", "camel", "camel_msg", "code", "nested")
+_ERROR_KEYS = {
+    "snake": ("error_code", "error_msg"),
+    "camel": ("errorCode", "errorMessage"),
+    "camel_msg": ("errorCode", "errorMsg"),
+    "code": ("code", "message"),
+}
+
+BACKUP_STATUSES = ("success", "failed", "backing_up")  # section 2
+BACKUP_METHODS = ("manual", "auto")  # section 2 (SDK); "import" from one 2025 doc is not modelled
+_GRAPH_DEFAULTS: Json = {
+    "data_store_version": "2.3.16", "graph_size_type_index": "1", "arch": "x86_64",
+    "product_type": "InMemory", "encrypted": False,
+}  # fmt: skip
 
 
 def make_token(size: int = 4096) -> str:
@@ -99,6 +134,7 @@ class Fault:
 
     @classmethod
     def ges_error(cls, status: int, code: str, message: str, style: str = "snake") -> Fault:
+        """A GES error body in one of :data:`ERROR_STYLES`."""
         return cls(status=status, body=_error_body(code, message, style))
 
     @classmethod
@@ -126,9 +162,28 @@ class Call:
 
 @dataclass
 class _Graph:
+    id: str
     name: str
     status: str
+    created: str
+    updated: str
     backups: dict[str, Json] = field(default_factory=dict)
+
+    def as_json(self) -> Json:
+        """The graph as the list and show routes give it (section 4; a subset of the SDK's fields)."""
+        return {
+            "id": self.id, "name": self.name, "status": self.status, **_GRAPH_DEFAULTS,
+            "created": self.created, "updated": self.updated,
+        }  # fmt: skip
+
+    def listed_backups(self) -> list[Json]:
+        """The graph's backups as the backup lists give them (section 2), in insertion order."""
+        extra = {
+            "graph_name": self.name, "graph_status": self.status,
+            "graph_size_type_index": _GRAPH_DEFAULTS["graph_size_type_index"],
+            "data_store_version": _GRAPH_DEFAULTS["data_store_version"], "arch": _GRAPH_DEFAULTS["arch"],
+        }  # fmt: skip
+        return [{**backup, **extra} for backup in self.backups.values()]
 
 
 @dataclass
@@ -138,15 +193,20 @@ class _PendingFault:
 
 
 def _error_body(code: str, message: str, style: str) -> Json:
-    if style == "camel":
-        return {"errorCode": code, "errorMessage": message}
-    if style == "snake":
-        return {"error_code": code, "error_msg": message}
-    raise ValueError(f"unknown error style {style!r}")
+    if style == "nested":
+        return {"error": _error_body(code, message, "snake")}
+    if style not in _ERROR_KEYS:
+        raise ValueError(f"unknown error style {style!r}; expected one of {ERROR_STYLES}")
+    code_key, message_key = _ERROR_KEYS[style]
+    return {code_key: code, message_key: message}
 
 
 def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime(_TIME_FORMAT)
+
+
+def _now() -> str:
+    return datetime.now(tz=UTC).strftime(_TIME_FORMAT)
 
 
 def _page(query: dict[str, str]) -> slice | str:
@@ -158,14 +218,27 @@ def _page(query: dict[str, str]) -> slice | str:
     return slice(int(offset), int(offset) + int(limit))
 
 
+def _backup_name(graph_name: str, start_timestamp: int, method: str) -> str:
+    """``<graph>-<YYYYmmddHHMMSS>`` for a manual backup, ``<graph>_<YYYYmmddHHMMSS>_auto`` for an
+    automatic one (section 2's examples)."""
+    stamp = datetime.fromtimestamp(start_timestamp / 1000, tz=UTC).strftime("%Y%m%d%H%M%S")
+    return f"{graph_name}_{stamp}_auto" if method == "auto" else f"{graph_name}-{stamp}"
+
+
 class FakeGes:
     """The fake server and its state. Thread-safe; use as a context manager or start()/stop()."""
 
     def __init__(
-        self, token: str | None = None, *, host: str = "127.0.0.1", port: int = 0, error_style: str = "snake"
+        self,
+        token: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        error_style: str = "snake",
     ) -> None:
         self._token = token or make_token()
         self._address = (host, port)
+        self._error_style = "snake"
         self.error_style = error_style
         self.latency = 0.0
         self._lock = threading.Lock()
@@ -215,6 +288,16 @@ class FakeGes:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def error_style(self) -> str:
+        """The spelling of GES error bodies, one of :data:`ERROR_STYLES` (gateway bodies stay snake)."""
+        return self._error_style
+
+    @error_style.setter
+    def error_style(self, style: str) -> None:
+        _error_body("", "", style)  # raises ValueError for an unknown style
+        self._error_style = style
+
     # -- token -----------------------------------------------------------------------------
     @property
     def token(self) -> str:
@@ -238,15 +321,19 @@ class FakeGes:
     def add_graph(
         self, project_id: str, graph_id: str, *, name: str | None = None, status: str = "200"
     ) -> None:
-        """Create a graph, or update the name and status of an existing one (its backups stay)."""
+        """Create a graph, or update the name and status of an existing one (its backups stay).
+        ``status`` is a graph status code (section 4): "200" running, "900" stopped, "800" frozen..."""
         with self._lock:
             graph = self._ensure_graph(project_id, graph_id)
-            graph.name, graph.status = name or graph.name, status
+            graph.name, graph.status, graph.updated = name or graph.name, status, _now()
 
     def _ensure_graph(self, project_id: str, graph_id: str) -> _Graph:
         """The graph, created with a default name if missing. Call with the lock held."""
-        default_name = "ges_" + re.sub(r"\W", "_", graph_id)[:60]
-        return self._graphs.setdefault((project_id, graph_id), _Graph(default_name, "200"))
+        graph = self._graphs.get((project_id, graph_id))
+        if graph is None:
+            name, now = "ges_" + re.sub(r"\W", "_", graph_id)[:60], _now()
+            graph = self._graphs[(project_id, graph_id)] = _Graph(graph_id, name, "200", now, now)
+        return graph
 
     def add_backup(
         self,
@@ -256,25 +343,38 @@ class FakeGes:
         backup_id: str | None = None,
         status: str = "success",
         start_timestamp: int | None = None,
+        end_timestamp: int | None = None,
         name: str | None = None,
+        backup_method: str = "manual",
     ) -> str:
-        """Add a backup (creating the graph if needed). Without ``start_timestamp`` it is now, or one
-        hour after the graph's latest backup, so that by default the last one added is the newest."""
+        """Add a backup (creating the graph if needed); returns its id. Times are epoch milliseconds.
+
+        ``status`` is one of :data:`BACKUP_STATUSES`, ``backup_method`` one of :data:`BACKUP_METHODS`
+        (it decides the default name, see :func:`_backup_name`). Default times lie in the past, since the
+        exporter takes as "latest" the newest successful backup finished at or before a request's time:
+        ``start_timestamp`` defaults to the later of ten minutes ago and one second after the graph's
+        latest start, so that the last one added is the newest (and in the past while fewer than about
+        540 are added that way within ten minutes, and no explicit start lies in the future);
+        ``end_timestamp`` defaults to the start plus 60 seconds."""
+        if status not in BACKUP_STATUSES:
+            raise ValueError(f"unknown backup status {status!r}; expected one of {BACKUP_STATUSES}")
+        if backup_method not in BACKUP_METHODS:
+            raise ValueError(f"unknown backup method {backup_method!r}; expected one of {BACKUP_METHODS}")
         with self._lock:
             graph = self._ensure_graph(project_id, graph_id)
             backup_id = backup_id or str(uuid.uuid4())
             if backup_id in graph.backups:
                 raise ValueError(f"backup {backup_id} already exists")
-            if start_timestamp is None:
-                latest = max((b["start_timestamp"] for b in graph.backups.values()), default=0)
-                start_timestamp = max(int(time.time()) * 1000, latest + 3_600_000)
-            end = start_timestamp + 60_000
-            stamp = datetime.fromtimestamp(start_timestamp / 1000, tz=UTC).strftime("%Y%m%d%H%M%S")
+            start = _default_start(graph) if start_timestamp is None else start_timestamp
+            end = start + 60_000 if end_timestamp is None else end_timestamp
+            if end < start:
+                raise ValueError("end_timestamp lies before start_timestamp")
             graph.backups[backup_id] = {
-                "id": backup_id, "name": name or f"{graph.name}-{stamp}", "backup_method": "manual",
-                "graph_id": graph_id, "status": status, "start_timestamp": start_timestamp,
-                "start_time": _utc(start_timestamp), "end_timestamp": end, "end_time": _utc(end),
-                "size": 100 + len(graph.backups), "duration": 60, "encrypted": False,
+                "id": backup_id, "name": name or _backup_name(graph.name, start, backup_method),
+                "backup_method": backup_method, "graph_id": graph_id, "status": status,
+                "start_timestamp": start, "start_time": _utc(start), "end_timestamp": end,
+                "end_time": _utc(end), "size": 100 + len(graph.backups), "duration": (end - start) // 1000,
+                "encrypted": False,
             }  # fmt: skip
             return backup_id
 
@@ -327,6 +427,8 @@ class FakeGes:
             return set(self._exported)
 
     def reset(self) -> None:
+        """Clear graphs, jobs, calls, faults and export paths. The token, ``latency`` and ``error_style``
+        stay, as does the server."""
         with self._lock:
             self._graphs.clear()
             self._jobs.clear()
@@ -344,15 +446,18 @@ class FakeGes:
 
     # -- routes ----------------------------------------------------------------------------
     def _error(self, status: int, code: str, message: str) -> Reply:
-        return status, _error_body(code, message, self.error_style)
+        return status, _error_body(code, message, self._error_style)
+
+    def _no_graph(self) -> Reply:
+        return self._error(400, "GES.7000", "The graph does not exist or has been deleted.")
 
     def _fault_body(self, status: int) -> Json:
         if status in _GATEWAY_DEFAULTS:
             code, message = _GATEWAY_DEFAULTS[status]
             return {**_error_body(code, message, "snake"), "request_id": uuid.uuid4().hex}
         if status == 500:
-            return _error_body("GES.7006", "Internal error in underlying graph engine.", self.error_style)
-        return _error_body("GES.0001", "Incorrect parameter.", self.error_style)
+            return _error_body("GES.7006", "Internal error in underlying graph engine.", self._error_style)
+        return _error_body("GES.0001", "Incorrect parameter.", self._error_style)
 
     def _graph(self, project_id: str, graph_id: str) -> _Graph | None:
         return self._graphs.get((project_id, graph_id))
@@ -363,35 +468,43 @@ class FakeGes:
         with self._lock:
             graph = self._graph(project_id, graph_id)
             if graph is None:
-                return self._error(400, "GES.7000", "The graph does not exist or has been deleted.")
-            if graph.status != "200":
-                return self._error(400, "GES.7001", "The graph is not running.")
-            for key in ("backup_id", "export_path"):
-                if key not in body:
-                    return self._error(400, "GES.7049", f"The parameter [{key}] is not exist.")
-                if not isinstance(body[key], str):
-                    return self._error(400, "GES.7016", "Request body or header invalid")
-                if not body[key]:
-                    return self._error(400, "GES.7050", f"The parameter [{key}] is empty.")
-            backup = graph.backups.get(body["backup_id"])
-            if backup is None:
-                return self._error(400, "GES.7024", "The graph backup does not exist or has been deleted.")
-            if backup["status"] != "success":
-                return self._error(400, "GES.7040", "The graph backup is not successful.")
-            path: str = body["export_path"]
-            if self._path_in_use(path):
-                # Assumption (ges-api.md open question 2): the real code for this case is unknown.
-                message = f"Incorrect parameter: the export path [{path}] is not an empty OBS directory."
-                return self._error(400, "GES.0001", message)
-            now = datetime.now(tz=UTC).strftime(_TIME_FORMAT)
-            job_id = uuid.uuid4().hex
+                return self._no_graph()
+            refusal = self._export_refusal(graph, body)
+            if refusal is not None:
+                return refusal
+            now, job_id = _now(), uuid.uuid4().hex
             self._jobs[job_id] = (project_id, {
                 "job_id": job_id, "status": "success", "job_type": "GraphManagement",
                 "job_name": "ExportBackup", "related_graph": graph.name, "begin_time": now,
                 "end_time": now, "fail_reason": "", "job_progress": 0.0,
             })  # fmt: skip
-            self._exported.add(path)
+            self._exported.add(body["export_path"])
             return 200, {"job_id": job_id}
+
+    def _export_refusal(self, graph: _Graph, body: dict[str, Any]) -> Reply | None:
+        """Why GES refuses this export, in the order it checks; None when it accepts it. Lock held."""
+        if graph.status != "200":
+            return self._error(400, "GES.7001", "The graph is not running.")
+        for key in ("backup_id", "export_path"):
+            if key not in body:
+                return self._error(400, "GES.7049", f"The parameter [{key}] is not exist.")
+            if not isinstance(body[key], str):
+                return self._error(400, "GES.7016", "Request body or header invalid")
+            if not body[key]:
+                return self._error(400, "GES.7050", f"The parameter [{key}] is empty.")
+        return self._backup_refusal(graph, body["backup_id"], body["export_path"])
+
+    def _backup_refusal(self, graph: _Graph, backup_id: str, path: str) -> Reply | None:
+        backup = graph.backups.get(backup_id)
+        if backup is None:
+            return self._error(400, "GES.7024", "The graph backup does not exist or has been deleted.")
+        if backup["status"] != "success":
+            return self._error(400, "GES.7040", "The graph backup is not successful.")
+        if self._path_in_use(path):
+            # Assumption (ges-api.md open question 2): the real code for this case is unknown.
+            message = f"Incorrect parameter: the export path [{path}] is not an empty OBS directory."
+            return self._error(400, "GES.0001", message)
+        return None
 
     def _path_in_use(self, path: str) -> bool:
         wanted = path.rstrip("/")
@@ -400,6 +513,10 @@ class FakeGes:
     def _bad_page(self, name: str) -> Reply:
         return self._error(400, "GES.0001", f"Incorrect parameter: [{name}] must be a non-negative integer.")
 
+    def _project_graphs(self, project_id: str) -> list[_Graph]:
+        """The project's graphs in insertion order. Lock held."""
+        return [graph for (owner, _), graph in self._graphs.items() if owner == project_id]
+
     def _list_backups(self, project_id: str, graph_id: str, query: dict[str, str]) -> Reply:
         page = _page(query)
         if isinstance(page, str):
@@ -407,13 +524,32 @@ class FakeGes:
         with self._lock:
             graph = self._graph(project_id, graph_id)
             if graph is None:
-                return self._error(400, "GES.7000", "The graph does not exist or has been deleted.")
-            extra = {
-                "graph_name": graph.name, "graph_status": graph.status, "graph_size_type_index": "1",
-                "data_store_version": "2.3.16", "arch": "x86_64",
-            }  # fmt: skip
-            items = [{**b, **extra} for b in graph.backups.values()]
+                return self._no_graph()
+            items = graph.listed_backups()
         return 200, {"backup_count": len(items), "backup_list": items[page]}
+
+    def _list_all_backups(self, project_id: str, query: dict[str, str]) -> Reply:
+        """Section 2b. Assumption: graph by graph (in the order the graphs were added), each graph's
+        backups in insertion order; the docs give no order."""
+        page = _page(query)
+        if isinstance(page, str):
+            return self._bad_page(page)
+        with self._lock:
+            items = [item for graph in self._project_graphs(project_id) for item in graph.listed_backups()]
+        return 200, {"backup_count": len(items), "backup_list": items[page]}
+
+    def _list_graphs(self, project_id: str, query: dict[str, str]) -> Reply:
+        page = _page(query)
+        if isinstance(page, str):
+            return self._bad_page(page)
+        with self._lock:
+            graphs = [graph.as_json() for graph in self._project_graphs(project_id)]
+        return 200, {"graph_count": len(graphs), "graphs": graphs[page]}
+
+    def _show_graph(self, project_id: str, graph_id: str) -> Reply:
+        with self._lock:
+            graph = self._graph(project_id, graph_id)
+            return (200, {"graph": graph.as_json()}) if graph is not None else self._no_graph()
 
     def _job_status(self, project_id: str, job_id: str) -> Reply:
         with self._lock:
@@ -431,14 +567,23 @@ class FakeGes:
         return 200, {"job_count": len(jobs), "job_list": jobs[page]}
 
     def _dispatch(self, route: str | None, groups: list[str], query: dict[str, str], body: object) -> Reply:
-        if route == "export":
-            return self._export(groups[0], groups[1], body)
-        if route == "list_backups":
-            return self._list_backups(groups[0], groups[1], query)
-        if route == "job_status":
-            return self._job_status(groups[0], groups[2])
-        assert route == "list_jobs", route
-        return self._list_jobs(groups[0], query)
+        routes: dict[str, _Route] = {
+            "export": lambda g, q, b: self._export(g[0], g[1], b),
+            "list_backups": lambda g, q, b: self._list_backups(g[0], g[1], q),
+            "list_all_backups": lambda g, q, b: self._list_all_backups(g[0], q),
+            "job_status": lambda g, q, b: self._job_status(g[0], g[2]),
+            "list_jobs": lambda g, q, b: self._list_jobs(g[0], q),
+            "list_graphs": lambda g, q, b: self._list_graphs(g[0], q),
+            "show_graph": lambda g, q, b: self._show_graph(g[0], g[1]),
+        }
+        assert route in routes, route
+        return routes[route](groups, query, body)
+
+
+def _default_start(graph: _Graph) -> int:
+    """Ten minutes ago, or one second after the graph's latest backup start if that is later."""
+    latest = max((int(b["start_timestamp"]) for b in graph.backups.values()), default=0)
+    return max(int(time.time()) * 1000 - 600_000, latest + 1000)
 
 
 class _Server(ThreadingHTTPServer):

@@ -14,7 +14,9 @@ import requests
 from local.fake_ges import FakeGes, Fault, make_token
 
 PROJECT = "0123456789abcdef0123456789abcdef"
+OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 GRAPH = "graph-1"
+TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"  # GES's yyyy-MM-ddTHH:mm:ss
 
 
 @pytest.fixture
@@ -39,6 +41,10 @@ def export(ges: FakeGes, body: Any, *, auth: str | None = "valid", timeout: floa
 
 def get(ges: FakeGes, path: str, **params: Any) -> requests.Response:
     return requests.get(f"{ges.url}{path}", params=params, headers={"X-Auth-Token": ges.token}, timeout=2)
+
+
+def with_token(ges: FakeGes, token: str, path: str) -> requests.Response:
+    return requests.get(f"{ges.url}{path}", headers={"X-Auth-Token": token}, timeout=2)
 
 
 def wait_for(condition: Any, seconds: float = 2.0) -> bool:
@@ -314,3 +320,148 @@ def test_reset_clears_state_but_keeps_token_and_server(ges: FakeGes) -> None:
     assert (ges.calls, ges.jobs, ges.exported_paths, ges.token) == ([], {}, set(), token)
     resp = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/backups")  # no fault left, graph gone
     assert (resp.status_code, resp.json()["error_code"]) == (400, "GES.7000")
+
+
+# -- graphs (section 4) and the project's backups (section 2b) ------------------------------------
+GRAPH_FIELDS = {
+    "id", "name", "status", "data_store_version", "graph_size_type_index", "arch", "product_type",
+    "created", "updated", "encrypted",
+}  # fmt: skip
+
+
+def test_list_graphs_pages_the_projects_graphs_in_insertion_order(ges: FakeGes) -> None:
+    ids = [f"g{index:02d}" for index in range(12)]
+    for graph_id in ids:
+        ges.add_graph(PROJECT, graph_id)
+    ges.add_graph(PROJECT, "g03", name="stopped_graph", status="900")
+    ges.add_graph(OTHER_PROJECT, "elsewhere", status="800")
+    path = f"/v2/{PROJECT}/graphs"
+    first, second = get(ges, path).json(), get(ges, path, offset=10, limit=10).json()
+    assert (first["graph_count"], second["graph_count"]) == (12, 12)
+    assert [len(first["graphs"]), len(second["graphs"])] == [10, 2]
+    assert [graph["id"] for graph in first["graphs"] + second["graphs"]] == ids
+    stopped = first["graphs"][3]
+    assert set(stopped) >= GRAPH_FIELDS
+    assert (stopped["name"], stopped["status"], first["graphs"][0]["status"]) == (
+        "stopped_graph",
+        "900",
+        "200",
+    )
+    assert re.fullmatch(TIME, stopped["created"])
+    assert re.fullmatch(TIME, stopped["updated"])
+    assert (stopped["arch"], stopped["product_type"], stopped["encrypted"]) == ("x86_64", "InMemory", False)
+    other = get(ges, f"/v2/{OTHER_PROJECT}/graphs").json()
+    assert (other["graph_count"], other["graphs"][0]["status"]) == (1, "800")
+    bad = get(ges, path, limit="ten")
+    assert (bad.status_code, bad.json()["error_code"]) == (400, "GES.0001")
+
+
+def test_show_graph_wraps_the_listed_graph_and_a_missing_one_is_ges_7000(ges: FakeGes) -> None:
+    ges.add_graph(PROJECT, GRAPH, status="800")
+    shown = get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}")
+    assert shown.status_code == 200
+    assert shown.json() == {"graph": get(ges, f"/v2/{PROJECT}/graphs").json()["graphs"][0]}
+    graph = shown.json()["graph"]
+    assert (graph["id"], graph["name"], graph["status"]) == (GRAPH, "ges_graph_1", "800")
+    for path in (f"/v2/{PROJECT}/graphs/nope", f"/v2/{OTHER_PROJECT}/graphs/{GRAPH}"):
+        missing = get(ges, path)
+        assert (missing.status_code, missing.json()["error_code"]) == (400, "GES.7000")
+
+
+def test_graphs_jobs_and_graphs_backups_are_not_graph_ids(ges: FakeGes) -> None:
+    ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.http(503), route="show_graph")
+    assert get(ges, f"/v2/{PROJECT}/graphs/backups").json()["backup_count"] == 1
+    assert get(ges, f"/v2/{PROJECT}/graphs/jobs/").json() == {"job_count": 0, "job_list": []}
+    assert get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}").status_code == 503  # the fault waited for show_graph
+    posted = requests.post(
+        f"{ges.url}/v2/{PROJECT}/graphs/{GRAPH}", headers={"X-Auth-Token": ges.token}, timeout=2
+    )
+    assert (posted.status_code, posted.json()["error_code"]) == (404, "APIG.0101")
+
+
+def test_list_all_backups_pages_the_projects_backups_graph_by_graph(ges: FakeGes) -> None:
+    first = [ges.add_backup(PROJECT, "graph-a") for _ in range(7)]
+    ges.add_backup(OTHER_PROJECT, "graph-a")
+    second = [ges.add_backup(PROJECT, "graph-b", status="failed") for _ in range(5)]
+    path = f"/v2/{PROJECT}/graphs/backups"
+    pages = [get(ges, path).json(), get(ges, path, offset=10).json()]
+    assert [page["backup_count"] for page in pages] == [12, 12]
+    assert [item["id"] for page in pages for item in page["backup_list"]] == first + second
+    per_graph = get(ges, f"/v2/{PROJECT}/graphs/graph-b/backups").json()["backup_list"]
+    assert pages[1]["backup_list"] == per_graph[3:]  # the same items as the graph's own list
+    bad = get(ges, path, offset="-1")
+    assert (bad.status_code, bad.json()["error_code"]) == (400, "GES.0001")
+
+
+# -- error spellings (section 5) ------------------------------------------------------------------
+def _spelled(style: str, code: str, message: str) -> dict[str, Any]:
+    return {
+        "snake": {"error_code": code, "error_msg": message},
+        "camel": {"errorCode": code, "errorMessage": message},
+        "camel_msg": {"errorCode": code, "errorMsg": message},
+        "code": {"code": code, "message": message},
+        "nested": {"error": {"error_code": code, "error_msg": message}},
+    }[style]
+
+
+@pytest.mark.parametrize("style", ["snake", "camel", "camel_msg", "code", "nested"])
+def test_error_styles_spell_ges_errors_but_not_gateway_ones(ges: FakeGes, style: str) -> None:
+    ges.error_style = style
+    missing = get(ges, f"/v2/{PROJECT}/graphs/nope")
+    assert missing.json() == _spelled(style, "GES.7000", "The graph does not exist or has been deleted.")
+    ges.inject(Fault.ges_error(400, "GES.7002", "The graph is being backed up.", style=style), route="any")
+    injected = get(ges, f"/v2/{PROJECT}/graphs")
+    assert injected.json() == _spelled(style, "GES.7002", "The graph is being backed up.")
+    assert with_token(ges, "MIIwrong", f"/v2/{PROJECT}/graphs").json()["error_code"] == "APIG.0301"
+    with FakeGes(error_style=style) as other:
+        assert get(other, f"/v2/{PROJECT}/graphs/nope").json() == missing.json()
+
+
+def test_an_unknown_error_style_is_refused_at_once(ges: FakeGes) -> None:
+    with pytest.raises(ValueError, match="unknown error style"):
+        ges.error_style = "kebab"
+    with pytest.raises(ValueError, match="unknown error style"):
+        FakeGes(error_style="kebab")
+    with pytest.raises(ValueError, match="unknown error style"):
+        Fault.ges_error(400, "GES.0001", "x", style="kebab")
+    assert ges.error_style == "snake"
+
+
+# -- backups (section 2) --------------------------------------------------------------------------
+def listed_backups(ges: FakeGes, graph: str = GRAPH) -> dict[str, dict[str, Any]]:
+    items = get(ges, f"/v2/{PROJECT}/graphs/{graph}/backups", limit=100).json()["backup_list"]
+    return {item["id"]: item for item in items}
+
+
+def test_manual_and_auto_backups_are_named_like_gess_and_lie_in_the_past(ges: FakeGes) -> None:
+    before = int(time.time()) * 1000
+    manual = ges.add_backup(PROJECT, GRAPH)
+    auto = ges.add_backup(PROJECT, GRAPH, backup_method="auto", status="failed")
+    after = time.time() * 1000
+    items = listed_backups(ges)
+    made, automatic = items[manual], items[auto]
+    stamp = made["start_time"].replace("-", "").replace("T", "").replace(":", "")
+    assert (made["backup_method"], made["name"]) == ("manual", f"ges_graph_1-{stamp}")
+    assert automatic["backup_method"] == "auto"
+    assert re.fullmatch(r"ges_graph_1_\d{14}_auto", automatic["name"])
+    assert before - 600_000 <= made["start_timestamp"]
+    assert automatic["start_timestamp"] == made["start_timestamp"] + 1000  # the last added is the newest
+    assert (made["end_timestamp"] - made["start_timestamp"], made["duration"]) == (60_000, 60)
+    assert all(item["end_timestamp"] < after for item in items.values())
+
+
+def test_default_start_follows_a_later_explicit_backup_and_end_can_be_given(ges: FakeGes) -> None:
+    future = int(time.time()) * 1000 + 3_600_000
+    ges.add_backup(PROJECT, GRAPH, start_timestamp=future, end_timestamp=future + 5_000, status="backing_up")
+    following = ges.add_backup(PROJECT, GRAPH)
+    items = listed_backups(ges)
+    assert items[following]["start_timestamp"] == future + 1000
+    explicit = next(item for item in items.values() if item["status"] == "backing_up")
+    assert (explicit["end_timestamp"], explicit["duration"]) == (future + 5_000, 5)
+    with pytest.raises(ValueError, match="before"):
+        ges.add_backup(PROJECT, GRAPH, start_timestamp=future, end_timestamp=future - 1)
+    with pytest.raises(ValueError, match="unknown backup status"):
+        ges.add_backup(PROJECT, GRAPH, status="succeeded")
+    with pytest.raises(ValueError, match="unknown backup method"):
+        ges.add_backup(PROJECT, GRAPH, backup_method="import")
