@@ -6,7 +6,8 @@ It serves the routes the exporter and its tests need, shaped after ``docs/ges-ap
 * ``GET  /v2/{project_id}/graphs/{graph_id}/backups?offset&limit`` (section 2a), ``list_backups``;
 * ``GET  /v2/{project_id}/graphs/backups?offset&limit`` (section 2b), ``list_all_backups``;
 * ``GET  /v2/{project_id}/graphs/{graph_id}/jobs/{job_id}/status`` (section 3), ``job_status``;
-* ``GET  /v2/{project_id}/graphs/jobs?offset&limit`` (section 3, list jobs; no filters), ``list_jobs``;
+* ``GET  /v2/{project_id}/graphs/jobs?offset&limit&status&graph_name&start_time&end_time`` (section 3,
+  list jobs), ``list_jobs``;
 * ``GET  /v2/{project_id}/graphs?offset&limit`` (section 4), ``list_graphs``;
 * ``GET  /v2/{project_id}/graphs/{graph_id}`` (section 4), ``show_graph``.
 
@@ -29,8 +30,14 @@ Assumptions where ges-api.md is open (section 11):
   ``obs://`` prefixes and OBS character rules are not checked.
 * The API refuses a graph that is not running (``GES.7001``) and a backup that is not ``success``
   (``GES.7040``) like the console does (open question 4).
-* Export jobs are ``GraphManagement``/``ExportBackup`` and succeed at once (open question 3); the
-  status route finds a job by project and job id, whatever graph id is in the path.
+* Export jobs are ``GraphManagement``/``ExportBackup`` (open question 3) and follow a job script
+  (:attr:`FakeGes.job_script`, by default ``("success",)``: done at once); the status route finds a job
+  by project and job id, whatever graph id is in the path. A job has no ``end_time`` until it is
+  ``success`` or ``failed`` (section 3 says it may be absent while the job runs).
+* The job list's filter ``status=waiting`` matches jobs whose status is ``pending``: section 3 lists
+  ``waiting`` as a filter value and ``pending`` as a job status, and leaves open how the two relate
+  (marked uncertain). Other values match the job's status literally.
+  ``start_time``/``end_time`` are inclusive bounds on the date of ``begin_time``.
 * The list of all backups (section 2b) goes graph by graph, in the order the graphs were added.
 """
 
@@ -48,10 +55,10 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -103,6 +110,11 @@ _ERROR_KEYS = {
 
 BACKUP_STATUSES = ("success", "failed", "backing_up")  # section 2
 BACKUP_METHODS = ("manual", "auto")  # section 2 (SDK); "import" from one 2025 doc is not modelled
+DEFAULT_JOB_SCRIPT: tuple[str, ...] = ("success",)
+DEFAULT_FAIL_REASON = "Failed to export the backup to OBS."
+_DONE = ("success", "failed")  # the job statuses that end a job (section 3, Terraform's polling)
+# Section 3's filter value "waiting" for the jobs' status "pending" (an assumption: the docs leave it open).
+_JOB_STATUS_FILTER = {"waiting": "pending"}
 _GRAPH_DEFAULTS: Json = {
     "data_store_version": "2.3.16", "graph_size_type_index": "1", "arch": "x86_64",
     "product_type": "InMemory", "encrypted": False,
@@ -187,6 +199,75 @@ class _Graph:
 
 
 @dataclass
+class _Job:
+    """A job and where it is in its script: the n-th status call answers the script's n-th status (its
+    last one from then on), so a job is at its first status from its creation until the second call."""
+
+    project_id: str
+    fields: Json
+    script: tuple[str, ...]
+    fail_reason: str
+    step: int = 0
+    answered: bool = False  # whether a status call has answered the current step yet
+    forgotten: bool = False
+
+    @classmethod
+    def start(cls, project_id: str, graph_name: str, script: tuple[str, ...]) -> _Job:
+        """A new export job (open question 3: its type and name are assumed) at its script's first step."""
+        job_id = uuid.uuid4().hex
+        fields = {
+            "job_id": job_id, "status": "", "job_type": "GraphManagement", "job_name": "ExportBackup",
+            "related_graph": graph_name, "begin_time": _now(), "fail_reason": "", "job_progress": 0.0,
+        }  # fmt: skip
+        job = cls(project_id, fields, script, DEFAULT_FAIL_REASON)
+        job.restart(script, DEFAULT_FAIL_REASON)
+        return job
+
+    def restart(self, script: tuple[str, ...], fail_reason: str) -> None:
+        self.script, self.fail_reason, self.step, self.answered = script, fail_reason, 0, False
+        self._enter(script[0])
+
+    def advance(self) -> None:
+        """What a status call does: the first one answers the current step, each later one the next."""
+        if self.answered:
+            self.step = min(self.step + 1, len(self.script) - 1)
+        self.answered = True
+        self._enter(self.script[self.step])
+
+    def _enter(self, status: str) -> None:
+        """``end_time`` (and for a failure ``fail_reason``) appear once the job is done; while it is not,
+        ``end_time`` is absent (assumption: section 3 says it may be)."""
+        previous = self.fields.get("status")
+        self.fields["status"] = status
+        self.fields["fail_reason"] = self.fail_reason if status == "failed" else ""
+        if status not in _DONE:
+            self.fields.pop("end_time", None)
+        elif previous != status or "end_time" not in self.fields:
+            self.fields["end_time"] = _now()
+
+
+@dataclass(frozen=True)
+class _JobQuery:
+    """The filters of the job list (section 3). Empty values filter nothing."""
+
+    status: str
+    graph_name: str
+    start: str  # yyyy-MM-dd, inclusive, on the job's begin_time date
+    end: str
+
+    def matches(self, job: Json) -> bool:
+        day = str(job.get("begin_time", ""))[:10]
+        wanted = _JOB_STATUS_FILTER.get(self.status, self.status)
+        checks = (
+            not self.status or job.get("status") == wanted,
+            not self.graph_name or job.get("related_graph") == self.graph_name,
+            not self.start or day >= self.start,
+            not self.end or day <= self.end,
+        )
+        return all(checks)
+
+
+@dataclass
 class _PendingFault:
     fault: Fault
     remaining: int
@@ -218,6 +299,36 @@ def _page(query: dict[str, str]) -> slice | str:
     return slice(int(offset), int(offset) + int(limit))
 
 
+def _is_date(text: str) -> bool:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _job_query(query: dict[str, str]) -> _JobQuery | str:
+    """The job list's filters, or the name of a date filter that is not a date ``yyyy-MM-dd``."""
+    for name in ("start_time", "end_time"):
+        if query.get(name) and not _is_date(query[name]):
+            return name
+    return _JobQuery(
+        query.get("status", ""), query.get("graph_name", ""), query.get("start_time", ""),
+        query.get("end_time", ""),
+    )  # fmt: skip
+
+
+def _script(statuses: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(statuses, str):
+        raise TypeError("a job script is a sequence of statuses, not one string")
+    script = tuple(statuses)
+    if not script or not all(isinstance(s, str) and s for s in script):
+        raise ValueError("a job script needs at least one status, each a non-empty string")
+    return script
+
+
 def _backup_name(graph_name: str, start_timestamp: int, method: str) -> str:
     """``<graph>-<YYYYmmddHHMMSS>`` for a manual backup, ``<graph>_<YYYYmmddHHMMSS>_auto`` for an
     automatic one (section 2's examples)."""
@@ -246,7 +357,9 @@ class FakeGes:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._graphs: dict[tuple[str, str], _Graph] = {}
-        self._jobs: dict[str, tuple[str, Json]] = {}  # job_id -> (project_id, job)
+        self._jobs: dict[str, _Job] = {}
+        self._job_script = DEFAULT_JOB_SCRIPT
+        self._status_calls: Counter[str] = Counter()
         self._calls: list[Call] = []
         self._faults: dict[str, deque[_PendingFault]] = {}
         self.faults_fired = 0  # over the server's life; reset() leaves it
@@ -378,6 +491,43 @@ class FakeGes:
             }  # fmt: skip
             return backup_id
 
+    # -- jobs ------------------------------------------------------------------------------
+    @property
+    def job_script(self) -> tuple[str, ...]:
+        """The statuses a new job goes through, one step per status call (see :meth:`script_job`).
+        Any strings, also ones GES never documents. Default ``("success",)``; reset() restores it."""
+        with self._lock:
+            return self._job_script
+
+    @job_script.setter
+    def job_script(self, statuses: Iterable[str]) -> None:
+        script = _script(statuses)
+        with self._lock:
+            self._job_script = script
+
+    def script_job(
+        self, job_id: str, statuses: Iterable[str], fail_reason: str = DEFAULT_FAIL_REASON
+    ) -> None:
+        """Give one job a script of its own, from its first step: the next status call answers
+        ``statuses[0]``, each later one the next status, then the last one for good. ``fail_reason`` is
+        the job's ``fail_reason`` while its status is ``failed``. Raises KeyError for an unknown job."""
+        script = _script(statuses)
+        if not fail_reason:
+            raise ValueError("a failed job has a non-empty fail_reason")
+        with self._lock:
+            self._jobs[job_id].restart(script, fail_reason)
+
+    def forget_job(self, job_id: str) -> None:
+        """GES no longer knows the job: its status call answers 400 ``GES.7007`` and the job list leaves
+        it out. It stays in :attr:`jobs` (the export did happen). Raises KeyError for an unknown job."""
+        with self._lock:
+            self._jobs[job_id].forgotten = True
+
+    def status_calls(self, job_id: str) -> int:
+        """How many status calls for ``job_id`` reached GES (past faults and the token check)."""
+        with self._lock:
+            return self._status_calls[job_id]
+
     # -- faults ----------------------------------------------------------------------------
     def inject(self, fault: Fault, *, route: str = "export", times: int = 1) -> None:
         if route not in ROUTES:
@@ -418,8 +568,9 @@ class FakeGes:
 
     @property
     def jobs(self) -> dict[str, dict[str, Any]]:
+        """Every job created since the last reset (forgotten ones too), as its status call would give it."""
         with self._lock:
-            return {job_id: dict(job) for job_id, (_, job) in self._jobs.items()}
+            return {job_id: dict(job.fields) for job_id, job in self._jobs.items()}
 
     @property
     def exported_paths(self) -> set[str]:
@@ -427,11 +578,13 @@ class FakeGes:
             return set(self._exported)
 
     def reset(self) -> None:
-        """Clear graphs, jobs, calls, faults and export paths. The token, ``latency`` and ``error_style``
-        stay, as does the server."""
+        """Clear graphs, jobs, calls, faults and export paths, and restore the default job script. The
+        token, ``latency`` and ``error_style`` stay, as does the server."""
         with self._lock:
             self._graphs.clear()
             self._jobs.clear()
+            self._job_script = DEFAULT_JOB_SCRIPT
+            self._status_calls.clear()
             self._calls.clear()
             self._faults.clear()
             self._exported.clear()
@@ -472,14 +625,10 @@ class FakeGes:
             refusal = self._export_refusal(graph, body)
             if refusal is not None:
                 return refusal
-            now, job_id = _now(), uuid.uuid4().hex
-            self._jobs[job_id] = (project_id, {
-                "job_id": job_id, "status": "success", "job_type": "GraphManagement",
-                "job_name": "ExportBackup", "related_graph": graph.name, "begin_time": now,
-                "end_time": now, "fail_reason": "", "job_progress": 0.0,
-            })  # fmt: skip
+            job = _Job.start(project_id, graph.name, self._job_script)
+            self._jobs[job.fields["job_id"]] = job
             self._exported.add(body["export_path"])
-            return 200, {"job_id": job_id}
+            return 200, {"job_id": job.fields["job_id"]}
 
     def _export_refusal(self, graph: _Graph, body: dict[str, Any]) -> Reply | None:
         """Why GES refuses this export, in the order it checks; None when it accepts it. Lock held."""
@@ -552,18 +701,28 @@ class FakeGes:
             return (200, {"graph": graph.as_json()}) if graph is not None else self._no_graph()
 
     def _job_status(self, project_id: str, job_id: str) -> Reply:
+        """Section 3. Each call moves the job along its script (see :class:`_Job`)."""
         with self._lock:
-            owner, job = self._jobs.get(job_id, ("", {}))
-            if owner != project_id:
+            self._status_calls[job_id] += 1
+            job = self._jobs.get(job_id)
+            if job is None or job.forgotten or job.project_id != project_id:
                 return self._error(400, "GES.7007", "The job does not exist.")
-            return 200, dict(job)
+            job.advance()
+            return 200, dict(job.fields)
 
     def _list_jobs(self, project_id: str, query: dict[str, str]) -> Reply:
-        page = _page(query)
+        """Section 3, with its filters; listing shows each job's current status and moves no script."""
+        page, wanted = _page(query), _job_query(query)
         if isinstance(page, str):
             return self._bad_page(page)
+        if isinstance(wanted, str):
+            return self._error(400, "GES.0001", f"Incorrect parameter: [{wanted}] must be a date yyyy-MM-dd.")
         with self._lock:
-            jobs = [dict(job) for owner, job in self._jobs.values() if owner == project_id]
+            jobs = [
+                dict(job.fields)
+                for job in self._jobs.values()
+                if job.project_id == project_id and not job.forgotten and wanted.matches(job.fields)
+            ]
         return 200, {"job_count": len(jobs), "job_list": jobs[page]}
 
     def _dispatch(self, route: str | None, groups: list[str], query: dict[str, str], body: object) -> Reply:

@@ -6,6 +6,7 @@ import http.client
 import re
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +42,23 @@ def export(ges: FakeGes, body: Any, *, auth: str | None = "valid", timeout: floa
 
 def get(ges: FakeGes, path: str, **params: Any) -> requests.Response:
     return requests.get(f"{ges.url}{path}", params=params, headers={"X-Auth-Token": ges.token}, timeout=2)
+
+
+def start_export(ges: FakeGes, graph: str = GRAPH, path: str = "bucket/d/") -> str:
+    """Add a backup to ``graph`` and export it to ``path``; returns the job_id."""
+    backup = ges.add_backup(PROJECT, graph)
+    resp = requests.post(
+        export_url(ges, graph),
+        json={"backup_id": backup, "export_path": path},
+        headers={"X-Auth-Token": ges.token},
+        timeout=2,
+    )
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["job_id"])
+
+
+def job_status(ges: FakeGes, job_id: str) -> requests.Response:
+    return get(ges, f"/v2/{PROJECT}/graphs/{GRAPH}/jobs/{job_id}/status")
 
 
 def with_token(ges: FakeGes, token: str, path: str) -> requests.Response:
@@ -394,6 +412,73 @@ def test_list_all_backups_pages_the_projects_backups_graph_by_graph(ges: FakeGes
     assert (bad.status_code, bad.json()["error_code"]) == (400, "GES.0001")
 
 
+# -- the job list's filters (section 3) -----------------------------------------------------------
+@pytest.fixture
+def scripted_jobs(ges: FakeGes) -> list[str]:
+    """Five jobs: graph-a running, graph-a pending, graph-b success, graph-b failed, graph-a success."""
+    plan = [("graph-a", "running"), ("graph-a", "pending"), ("graph-b", "success"), ("graph-b", "failed"),
+            ("graph-a", "success")]  # fmt: skip
+    ids = []
+    for index, (graph, status) in enumerate(plan):
+        job_id = start_export(ges, graph, f"bucket/{index}/")
+        ges.script_job(job_id, [status])
+        ids.append(job_id)
+    return ids
+
+
+def listed_jobs(ges: FakeGes, **params: Any) -> list[str]:
+    body = get(ges, f"/v2/{PROJECT}/graphs/jobs", **params).json()
+    ids = [job["job_id"] for job in body["job_list"]]
+    if "limit" not in params and "offset" not in params:
+        assert body["job_count"] == len(ids)
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, [0, 1, 2, 3, 4]),
+        ({"status": "running"}, [0]),
+        ({"status": "waiting"}, [1]),
+        ({"status": "success"}, [2, 4]),
+        ({"status": "failed"}, [3]),
+        ({"graph_name": "ges_graph_b"}, [2, 3]),
+        ({"graph_name": "ges_graph_a", "status": "success"}, [4]),
+        ({"graph_name": "nope"}, []),
+    ],
+)
+def test_job_list_filters_by_status_and_graph_name(
+    ges: FakeGes, scripted_jobs: list[str], params: dict[str, str], expected: list[int]
+) -> None:
+    assert listed_jobs(ges, **params) == [scripted_jobs[index] for index in expected]
+
+
+def test_job_list_filters_by_begin_date_inclusively_and_pages_the_matches(
+    ges: FakeGes, scripted_jobs: list[str]
+) -> None:
+    days = {job_id: ges.jobs[job_id]["begin_time"][:10] for job_id in scripted_jobs}
+    first, last = min(days.values()), max(days.values())
+    assert listed_jobs(ges, start_time=first, end_time=last) == scripted_jobs
+    assert listed_jobs(ges, start_time=last, end_time=last) == [j for j in scripted_jobs if days[j] == last]
+    assert listed_jobs(ges, start_time=_shift(last, 1)) == []
+    assert listed_jobs(ges, end_time=_shift(first, -1)) == []
+    page = get(ges, f"/v2/{PROJECT}/graphs/jobs", status="success", offset=1, limit=1).json()
+    assert page["job_count"] == 2
+    assert [job["job_id"] for job in page["job_list"]] == [scripted_jobs[4]]
+
+
+def _shift(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30", "2026/11/01", "20261101", "yesterday"])
+@pytest.mark.parametrize("name", ["start_time", "end_time"])
+def test_job_list_refuses_an_invalid_date(ges: FakeGes, name: str, value: str) -> None:
+    resp = get(ges, f"/v2/{PROJECT}/graphs/jobs", **{name: value})
+    assert (resp.status_code, resp.json()["error_code"]) == (400, "GES.0001")
+    assert name in resp.json()["error_msg"]
+
+
 # -- error spellings (section 5) ------------------------------------------------------------------
 def _spelled(style: str, code: str, message: str) -> dict[str, Any]:
     return {
@@ -465,3 +550,84 @@ def test_default_start_follows_a_later_explicit_backup_and_end_can_be_given(ges:
         ges.add_backup(PROJECT, GRAPH, status="succeeded")
     with pytest.raises(ValueError, match="unknown backup method"):
         ges.add_backup(PROJECT, GRAPH, backup_method="import")
+
+
+# -- jobs that move (section 3) -------------------------------------------------------------------
+def test_a_job_moves_one_step_per_status_call_then_stays(ges: FakeGes) -> None:
+    ges.job_script = ("pending", "running", "running", "success")
+    job_id = start_export(ges)
+    created = listed_jobs_body(ges)[0]
+    assert (created["status"], created["fail_reason"]) == ("pending", "")
+    assert "end_time" not in created
+    assert re.fullmatch(TIME, created["begin_time"])
+    answers = [job_status(ges, job_id).json() for _ in range(2)]
+    assert [listed_jobs_body(ges)[0]["status"] for _ in range(3)] == ["running"] * 3  # listing moves nothing
+    answers += [job_status(ges, job_id).json() for _ in range(4)]
+    assert [a["status"] for a in answers] == [
+        "pending",
+        "running",
+        "running",
+        "success",
+        "success",
+        "success",
+    ]
+    assert all("end_time" not in answer for answer in answers[:3])
+    done = answers[3]
+    assert re.fullmatch(TIME, done["end_time"])
+    assert done["end_time"] >= done["begin_time"]
+    assert done["fail_reason"] == ""
+    assert answers[5]["end_time"] == done["end_time"]
+    assert listed_jobs_body(ges)[0] == answers[-1] == ges.jobs[job_id]
+    assert ges.status_calls(job_id) == 6
+    assert ges.status_calls("unknown") == 0
+
+
+def listed_jobs_body(ges: FakeGes) -> list[dict[str, Any]]:
+    return list(get(ges, f"/v2/{PROJECT}/graphs/jobs").json()["job_list"])
+
+
+def test_script_job_overrides_one_job_with_any_statuses_and_a_fail_reason(ges: FakeGes) -> None:
+    first, second = start_export(ges, path="bucket/a/"), start_export(ges, path="bucket/b/")
+    ges.script_job(first, ["paused", "running", "failed"], fail_reason="OBS bucket not found")
+    answers = [job_status(ges, first).json() for _ in range(4)]
+    assert [a["status"] for a in answers] == ["paused", "running", "failed", "failed"]
+    assert (answers[0]["fail_reason"], "end_time" in answers[0]) == ("", False)
+    assert answers[2]["fail_reason"] == "OBS bucket not found"
+    assert re.fullmatch(TIME, answers[2]["end_time"])
+    assert job_status(ges, second).json()["status"] == "success"  # the default script
+    ges.job_script = ["failed"]
+    failed = job_status(ges, start_export(ges, path="bucket/c/")).json()
+    assert (failed["status"], bool(failed["fail_reason"])) == ("failed", True)
+    with pytest.raises(KeyError):
+        ges.script_job("nope", ["running"])
+    with pytest.raises(TypeError):
+        ges.script_job(first, "success")
+    with pytest.raises(ValueError, match="at least one status"):
+        ges.job_script = []
+    ges.reset()
+    assert ges.job_script == ("success",)
+
+
+def test_a_forgotten_job_is_ges_7007_and_leaves_the_job_list(ges: FakeGes) -> None:
+    kept, forgotten = start_export(ges, path="bucket/a/"), start_export(ges, path="bucket/b/")
+    ges.forget_job(forgotten)
+    resp = job_status(ges, forgotten)
+    assert (resp.status_code, resp.json()) == (
+        400,
+        {"error_code": "GES.7007", "error_msg": "The job does not exist."},
+    )
+    assert listed_jobs(ges) == [kept]
+    assert forgotten in ges.jobs  # the export did happen
+    assert ges.status_calls(forgotten) == 1
+    with pytest.raises(KeyError):
+        ges.forget_job("nope")
+
+
+def test_faults_on_the_status_route_come_first_and_move_no_script(ges: FakeGes) -> None:
+    ges.job_script = ("running", "success")
+    job_id = start_export(ges)
+    ges.inject(Fault.http(503), route="job_status")
+    assert job_status(ges, job_id).status_code == 503
+    assert ges.status_calls(job_id) == 0
+    assert [job_status(ges, job_id).json()["status"] for _ in range(2)] == ["running", "success"]
+    assert ges.status_calls(job_id) == 2
