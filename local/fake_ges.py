@@ -15,11 +15,13 @@ It serves the routes the exporter and its tests need, shaped after ``docs/ges-ap
 ``jobs`` or ``backups`` here.
 
 Like the API gateway in front of GES, an unknown method or path gets 404 ``APIG.0101``, and any
-other request without ``X-Auth-Token`` equal to the current token gets 401 ``APIG.0301``
-(section 5). Injected faults (:class:`Fault`) stand for the network and the gateway, so they apply
-before both: 429/5xx answers, slow answers, dropped connections. Nothing is ever printed or logged,
-and requests are recorded (:class:`Call`) with the names of their headers but no header value,
-so the token is never kept.
+other request without a valid ``X-Auth-Token`` gets 401 ``APIG.0301`` (section 5). A token is valid
+when it equals the fake's own current token (for any project), or when the fake IAM given as
+``issuer`` (:class:`TokenIssuer`) says it is valid; an issued token scoped to another project than the
+URL's then gets 400 ``GES.0016`` from GES (sections 5 and 6). Injected faults (:class:`Fault`) stand
+for the network and the gateway, so they apply before all of that: 429/5xx answers, slow answers,
+dropped connections. Nothing is ever printed or logged, and requests are recorded
+(:class:`Call`) with the names of their headers but no header value, so no token is ever kept.
 
 Assumptions where ges-api.md is open (section 11):
 
@@ -39,6 +41,8 @@ Assumptions where ges-api.md is open (section 11):
   (marked uncertain). Other values match the job's status literally.
   ``start_time``/``end_time`` are inclusive bounds on the date of ``begin_time``.
 * The list of all backups (section 2b) goes graph by graph, in the order the graphs were added.
+* An issued token scoped to another project than the URL's gets 400 ``GES.0016`` "Resource not found"
+  from GES, after the gateway accepted the token (section 5's table; the status is assumed to be 400).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 Json = dict[str, Any]
@@ -119,6 +123,13 @@ _GRAPH_DEFAULTS: Json = {
     "data_store_version": "2.3.16", "graph_size_type_index": "1", "arch": "x86_64",
     "product_type": "InMemory", "encrypted": False,
 }  # fmt: skip
+
+
+class TokenIssuer(Protocol):
+    """A fake IAM whose tokens the fake GES accepts besides its own (sections 5 to 7)."""
+
+    def token_project(self, token: str) -> str | None:
+        """The project id a token issued by this IAM is scoped to, while it is valid; None otherwise."""
 
 
 def make_token(size: int = 4096) -> str:
@@ -346,6 +357,7 @@ class FakeGes:
         host: str = "127.0.0.1",
         port: int = 0,
         error_style: str = "snake",
+        issuer: TokenIssuer | None = None,
     ) -> None:
         self._token = token or make_token()
         self._address = (host, port)
@@ -356,6 +368,7 @@ class FakeGes:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._issuer = issuer
         self._graphs: dict[tuple[str, str], _Graph] = {}
         self._jobs: dict[str, _Job] = {}
         self._job_script = DEFAULT_JOB_SCRIPT
@@ -411,24 +424,40 @@ class FakeGes:
         _error_body("", "", style)  # raises ValueError for an unknown style
         self._error_style = style
 
-    # -- token -----------------------------------------------------------------------------
+    # -- tokens ----------------------------------------------------------------------------
     @property
     def token(self) -> str:
         with self._lock:
             return self._token
 
     def rotate_token(self, new_token: str | None = None) -> str:
+        """Replace the fake's own token; the old one is refused at once (tokens of the issuer stay)."""
         with self._lock:
             self._token = new_token or make_token()
             return self._token
 
-    def _token_state(self, sent: str | None) -> str:
-        """Whether ``sent`` is the valid token: "ok", "missing" or "wrong"."""
+    def accept_tokens_from(self, issuer: TokenIssuer | None) -> None:
+        """Accept the tokens of a fake IAM besides the fake's own token (None: only the own token)."""
+        with self._lock:
+            self._issuer = issuer
+
+    def _auth_state(self, sent: str | None, project_id: str | None) -> str:
+        """How ``sent`` does in a request on ``project_id``: "ok", "missing", "wrong" or "other_project".
+
+        The own token is valid for any project. An issued token is valid while the issuer says so (a
+        newer token does not revoke it, section 7), and only for its own project (section 6): else
+        "other_project". The issuer is asked outside the lock, so that it may take locks of its own."""
         if not sent:
             return "missing"
         with self._lock:
-            valid = hmac.compare_digest(sent.encode(), self._token.encode())
-        return "ok" if valid else "wrong"
+            own = hmac.compare_digest(sent.encode(), self._token.encode())
+            issuer = self._issuer
+        if own:
+            return "ok"
+        scoped = issuer.token_project(sent) if issuer is not None else None
+        if scoped is None:
+            return "wrong"
+        return "ok" if project_id is None or scoped == project_id else "other_project"
 
     # -- seeding ---------------------------------------------------------------------------
     def add_graph(
@@ -579,7 +608,7 @@ class FakeGes:
 
     def reset(self) -> None:
         """Clear graphs, jobs, calls, faults and export paths, and restore the default job script. The
-        token, ``latency`` and ``error_style`` stay, as does the server."""
+        token, the issuer, ``latency`` and ``error_style`` stay, as does the server."""
         with self._lock:
             self._graphs.clear()
             self._jobs.clear()
@@ -795,34 +824,46 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         body = self._read_body()
-        token_ok = fake._token_state(self.headers.get("X-Auth-Token")) == "ok"
-        call = Call(self.command, split.path, query, body, token_ok, header_names=tuple(self.headers.keys()))
-        fake._record(call)
         route, groups = _match(self.command, split.path)
+        project_id = groups[0] if groups else None
+        state = fake._auth_state(self.headers.get("X-Auth-Token"), project_id)
+        call = Call(
+            self.command, split.path, query, body, state in ("ok", "other_project"),
+            header_names=tuple(self.headers.keys()),
+        )  # fmt: skip
+        fake._record(call)
         fault = fake._take_fault(route) or Fault()
         fake._sleep(fault.delay + fake.latency)
         if fault.drop:
             self._drop()
             return
         dispatch = partial(fake._dispatch, route, groups, query, body)
-        status, reply, headers = self._answer(fake, fault, route is not None, dispatch)
+        status, reply, headers = self._answer(fake, fault, route is not None, project_id, dispatch)
         with fake._lock:
             call.status = status
         self._send(status, reply, headers)
 
     def _answer(
-        self, fake: FakeGes, fault: Fault, known_route: bool, dispatch: Callable[[], Reply]
+        self,
+        fake: FakeGes,
+        fault: Fault,
+        known_route: bool,
+        project_id: str | None,
+        dispatch: Callable[[], Reply],
     ) -> tuple[int, Json, dict[str, str]]:
-        """Like the gateway: the fault, else 404 for an unknown API, else the token check; then GES."""
+        """Like the gateway: the fault, else 404 for an unknown API, else the token check (as of now,
+        after any delay); then GES, which refuses an issued token of another project (GES.0016)."""
         if fault.status is not None:
             return fault.status, fault.body or fake._fault_body(fault.status), fault.headers
         if not known_route:
             return 404, fake._fault_body(404), {}
-        state = fake._token_state(self.headers.get("X-Auth-Token"))
-        if state != "ok":
+        state = fake._auth_state(self.headers.get("X-Auth-Token"), project_id)
+        if state in ("missing", "wrong"):
             reason = "x-auth-token not found" if state == "missing" else "decrypt token fail"
             message = f"Incorrect IAM authentication information: {reason}"
             return 401, {"error_msg": message, "error_code": "APIG.0301", "request_id": uuid.uuid4().hex}, {}
+        if state == "other_project":
+            return (*fake._error(400, "GES.0016", "Resource not found"), {})
         try:
             status, reply = dispatch()
         except Exception as exc:  # a bug in the fake: answer it rather than print a traceback

@@ -631,3 +631,61 @@ def test_faults_on_the_status_route_come_first_and_move_no_script(ges: FakeGes) 
     assert ges.status_calls(job_id) == 0
     assert [job_status(ges, job_id).json()["status"] for _ in range(2)] == ["running", "success"]
     assert ges.status_calls(job_id) == 2
+
+
+# -- tokens of a fake IAM (sections 5 to 7) -------------------------------------------------------
+class TinyIam:
+    """Just enough of an IAM: the tokens it issued and still holds valid, with their projects."""
+
+    def __init__(self) -> None:
+        self.valid: dict[str, str] = {}
+
+    def issue(self, project_id: str) -> str:
+        token = make_token(2048)
+        self.valid[token] = project_id
+        return token
+
+    def token_project(self, token: str) -> str | None:
+        return self.valid.get(token)
+
+
+def test_issued_tokens_are_valid_for_their_project_until_the_issuer_drops_them() -> None:
+    iam = TinyIam()
+    with FakeGes(issuer=iam) as ges:
+        for project in (PROJECT, OTHER_PROJECT):
+            ges.add_backup(project, GRAPH)
+        old, new = iam.issue(PROJECT), iam.issue(PROJECT)
+        mine, others = f"/v2/{PROJECT}/graphs/{GRAPH}/backups", f"/v2/{OTHER_PROJECT}/graphs/{GRAPH}/backups"
+        assert [with_token(ges, token, mine).status_code for token in (old, new)] == [200, 200]
+        wrong = with_token(ges, new, others)
+        assert (wrong.status_code, wrong.json()) == (
+            400,
+            {"error_code": "GES.0016", "error_msg": "Resource not found"},
+        )
+        assert with_token(ges, ges.token, others).status_code == 200  # its own token: any project
+        del iam.valid[old]  # expired
+        for token in (old, make_token()):
+            refused = with_token(ges, token, mine)
+            assert (refused.status_code, refused.json()["error_code"]) == (401, "APIG.0301")
+        assert [call.token_valid for call in ges.calls] == [True, True, True, True, False, False]
+        assert not any(token in repr(ges.calls) for token in (old, new, ges.token))
+
+
+def test_an_issued_token_of_another_project_exports_nothing(ges: FakeGes) -> None:
+    iam = TinyIam()
+    token = iam.issue(PROJECT)
+    assert with_token(ges, token, f"/v2/{PROJECT}/graphs").status_code == 401
+    ges.accept_tokens_from(iam)
+    backup = ges.add_backup(OTHER_PROJECT, GRAPH)
+    url = f"{ges.url}/v2/{OTHER_PROJECT}/graphs/{GRAPH}/backups/export"
+    ges.error_style = "camel"
+    body = {"backup_id": backup, "export_path": "bucket/d/"}
+    resp = requests.post(url, json=body, headers={"X-Auth-Token": token}, timeout=2)
+    assert (resp.status_code, resp.json()) == (
+        400,
+        {"errorCode": "GES.0016", "errorMessage": "Resource not found"},
+    )
+    assert (ges.jobs, ges.exported_paths) == ({}, set())
+    assert with_token(ges, token, f"/v2/{PROJECT}/graphs").status_code == 200
+    ges.accept_tokens_from(None)
+    assert with_token(ges, token, f"/v2/{PROJECT}/graphs").status_code == 401
