@@ -20,7 +20,7 @@ when it equals the fake's own current token (for any project), or when the fake 
 ``issuer`` (:class:`TokenIssuer`) says it is valid; an issued token scoped to another project than the
 URL's then gets 400 ``GES.0016`` from GES (sections 5 and 6). Injected faults (:class:`Fault`) stand
 for the network and the gateway, so they apply before all of that: 429/5xx answers, slow answers,
-dropped connections. Nothing is ever printed or logged, and requests are recorded
+dropped connections, trickled answers. Nothing is ever printed or logged, and requests are recorded
 (:class:`Call`) with the names of their headers but no header value, so no token is ever kept.
 
 Assumptions where ges-api.md is open (section 11):
@@ -142,13 +142,14 @@ def make_token(size: int = 4096) -> str:
 
 @dataclass(frozen=True)
 class Fault:
-    """What the network or gateway does to one request instead of (or before) normal handling."""
+    """What the network or gateway does to one request instead of (or before, or after) normal handling."""
 
     status: int | None = None
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False
+    byte_pause: float = 0.0  # > 0: the answer is trickled, one byte per pause
 
     @classmethod
     def http(cls, status: int, retry_after: float | None = None) -> Fault:
@@ -167,6 +168,15 @@ class Fault:
     @classmethod
     def dropped(cls) -> Fault:
         return cls(drop=True)
+
+    @classmethod
+    def trickle(cls, seconds_per_byte: float) -> Fault:
+        """The request is handled normally (an export is accepted), then the whole answer (status line,
+        headers, body) goes out one byte at a time, ``seconds_per_byte`` apart: a client whose timeout
+        applies to each socket read keeps receiving far beyond that timeout."""
+        if seconds_per_byte <= 0:
+            raise ValueError("seconds_per_byte must be positive")
+        return cls(byte_pause=seconds_per_byte)
 
 
 @dataclass
@@ -394,7 +404,7 @@ class FakeGes:
         server, self._server = self._server, None
         if server is None:
             return
-        self._stopping.set()  # wakes handlers that are sleeping in a delay
+        self._stopping.set()  # wakes handlers that are sleeping in a delay or a trickle
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -841,7 +851,10 @@ class _Handler(BaseHTTPRequestHandler):
         status, reply, headers = self._answer(fake, fault, route is not None, project_id, dispatch)
         with fake._lock:
             call.status = status
-        self._send(status, reply, headers)
+        if fault.byte_pause > 0:
+            self._trickle(fake, fault.byte_pause, status, reply, headers)
+        else:
+            self._send(status, reply, headers)
 
     def _answer(
         self,
@@ -888,19 +901,44 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    @staticmethod
+    def _headers(payload: bytes, reply: Json, headers: dict[str, str]) -> list[tuple[str, str]]:
+        request_id = str(reply.get("request_id") or uuid.uuid4().hex)
+        return [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+            ("X-Request-Id", request_id), *headers.items(),
+        ]  # fmt: skip
+
     def _send(self, status: int, reply: Json, headers: dict[str, str]) -> None:
         payload = json.dumps(reply).encode()
-        request_id = str(reply.get("request_id") or uuid.uuid4().hex)
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("X-Request-Id", request_id)
-            for name, value in headers.items():
+            for name, value in self._headers(payload, reply, headers):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
         except OSError:  # the client gave up (e.g. its read timeout ran out)
+            self.close_connection = True
+
+    def _trickle(
+        self, fake: FakeGes, pause: float, status: int, reply: Json, headers: dict[str, str]
+    ) -> None:
+        """The same answer as :meth:`_send`, written one byte at a time, ``pause`` seconds apart. A
+        stopping fake ends it at once (and the connection with it)."""
+        payload = json.dumps(reply).encode()
+        lines = [
+            f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}",
+            f"Server: {self.version_string()}", f"Date: {self.date_time_string()}",
+            *(f"{name}: {value}" for name, value in self._headers(payload, reply, headers)),
+        ]  # fmt: skip
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+        try:
+            for index in range(len(raw)):
+                if index and fake._stopping.wait(pause):
+                    self._drop()
+                    return
+                self.wfile.write(raw[index : index + 1])
+        except OSError:  # the client gave up
             self.close_connection = True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -689,3 +690,40 @@ def test_an_issued_token_of_another_project_exports_nothing(ges: FakeGes) -> Non
     assert with_token(ges, token, f"/v2/{PROJECT}/graphs").status_code == 200
     ges.accept_tokens_from(None)
     assert with_token(ges, token, f"/v2/{PROJECT}/graphs").status_code == 401
+
+
+# -- a trickling answer ---------------------------------------------------------------------------
+def test_a_trickled_answer_outlasts_a_per_read_timeout_and_the_export_is_accepted(ges: FakeGes) -> None:
+    backup = ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.trickle(0.05))
+    started = time.monotonic()
+    resp = export(ges, {"backup_id": backup, "export_path": "bucket/trickle/"}, timeout=0.5)
+    assert time.monotonic() - started > 2.0  # well over the 0.5 s timeout, yet no timeout
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.json()["job_id"] in ges.jobs
+    assert ges.exported_paths == {"bucket/trickle/"}
+    assert [call.status for call in ges.export_calls] == [200]
+    with pytest.raises(ValueError, match="positive"):
+        Fault.trickle(0)
+
+
+def test_stopping_the_fake_ends_a_trickle() -> None:
+    ges = FakeGes().start()
+    backup = ges.add_backup(PROJECT, GRAPH)
+    ges.inject(Fault.trickle(5.0))  # the whole answer would take some 20 minutes
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(export(ges, {"backup_id": backup, "export_path": "bucket/t/"}, timeout=30))
+        except requests.RequestException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    assert wait_for(lambda: ges.exported_paths == {"bucket/t/"})
+    ges.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], requests.ConnectionError)
