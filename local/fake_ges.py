@@ -124,6 +124,16 @@ _GRAPH_DEFAULTS: Json = {
     "product_type": "InMemory", "encrypted": False,
 }  # fmt: skip
 
+# The sample data that the events in events/ name (seed_sample_graphs).
+SAMPLE_PROJECT_ID = "0a1b2c3d4e5f67890a1b2c3d4e5f6789"
+SAMPLE_OTHER_PROJECT_ID = "0b8f5c1d2e3a4b5c6d7e8f9a0b1c2d3e"
+SAMPLE_GRAPH_ID = "movies"
+SAMPLE_OTHER_GRAPH_ID = "friends"
+SAMPLE_BACKUP_ID = "7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
+SAMPLE_OTHER_BACKUP_ID = "2e4d6f80-1a3c-4e5f-8a9b-0c1d2e3f4a5b"
+_SAMPLE_TICK = 1_795_744_800_000  # 2026-11-27T02:00:00Z, the sample schedule tick's time
+_DAY_MS = 86_400_000
+
 
 class TokenIssuer(Protocol):
     """A fake IAM whose tokens the fake GES accepts besides its own (sections 5 to 7)."""
@@ -784,6 +794,39 @@ def _default_start(graph: _Graph) -> int:
     return max(int(time.time()) * 1000 - 600_000, latest + 1000)
 
 
+def seed_sample_graphs(fake: FakeGes) -> None:
+    """Create what the sample events in events/ name, with fixed times that all lie before the sample
+    schedule tick (2026-11-27T02:00:00Z), so before now too, and "latest" resolves alike for every event:
+
+    * project :data:`SAMPLE_PROJECT_ID`, graph ``movies``: the manual backup :data:`SAMPLE_BACKUP_ID`,
+      then 11 newer successful automatic (nightly) backups, more than GES's default page of 10, and a
+      newest one that failed;
+    * project :data:`SAMPLE_OTHER_PROJECT_ID`, graph ``friends``: the backup :data:`SAMPLE_OTHER_BACKUP_ID`.
+    """
+    first_night = _SAMPLE_TICK - 12 * _DAY_MS - 3_600_000  # 2026-11-15T01:00:00Z
+    fake.add_backup(
+        SAMPLE_PROJECT_ID,
+        SAMPLE_GRAPH_ID,
+        backup_id=SAMPLE_BACKUP_ID,
+        start_timestamp=first_night - 2 * _DAY_MS,
+    )
+    for night in range(11):
+        start = first_night + night * _DAY_MS
+        fake.add_backup(SAMPLE_PROJECT_ID, SAMPLE_GRAPH_ID, start_timestamp=start, backup_method="auto")
+    failed_start = first_night + 11 * _DAY_MS
+    fake.add_backup(
+        SAMPLE_PROJECT_ID,
+        SAMPLE_GRAPH_ID,
+        status="failed",
+        start_timestamp=failed_start,
+        backup_method="auto",
+    )
+    fake.add_backup(
+        SAMPLE_OTHER_PROJECT_ID, SAMPLE_OTHER_GRAPH_ID, backup_id=SAMPLE_OTHER_BACKUP_ID,
+        start_timestamp=first_night + 5 * _DAY_MS,
+    )  # fmt: skip
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -950,24 +993,50 @@ def _match(method: str, path: str) -> tuple[str | None, list[str]]:
     return None, []
 
 
+def _write_token(path: str, token: str) -> None:
+    """The token into ``path``, readable by its owner only (mode 0600, also for an existing file)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with open(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(token)
+
+
+def _describe_seed(fake: FakeGes) -> list[str]:
+    lines = []
+    for project_id, graph_id in (
+        (SAMPLE_PROJECT_ID, SAMPLE_GRAPH_ID),
+        (SAMPLE_OTHER_PROJECT_ID, SAMPLE_OTHER_GRAPH_ID),
+    ):
+        with fake._lock:
+            graph = fake._graph(project_id, graph_id)
+            backups = [f"  {b['id']}  {b['status']}" for b in (graph.backups.values() if graph else [])]
+        lines += [f"project_id={project_id} graph_id={graph_id}", "backup ids, oldest first:", *backups]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run a fake GES management plane until Ctrl-C.")
+    parser = argparse.ArgumentParser(
+        description="Run a fake GES management plane, seeded with the sample graphs, until Ctrl-C."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--project-id", default="0123456789abcdef0123456789abcdef")
-    parser.add_argument("--graph-id", default="demo-graph-0001")
     parser.add_argument("--token-file", help="write the valid token to this file (it is never printed)")
     args = parser.parse_args(argv)
     fake = FakeGes(host=args.host, port=args.port)
-    backups = [fake.add_backup(args.project_id, args.graph_id) for _ in range(12)]
+    seed_sample_graphs(fake)
     if args.token_file:
-        descriptor = os.open(args.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(fake.token)
+        _write_token(args.token_file, fake.token)
     with fake:
         print(f"fake GES listening on {fake.url} (token: {len(fake.token)} characters)")
-        print(f"project_id={args.project_id} graph_id={args.graph_id}")
-        print("backup ids, oldest first:", *backups, sep="\n  ")
+        print(*_describe_seed(fake), sep="\n")
+        print("environment for a handler pointed at it:")
+        print(f"GES_ENDPOINT={fake.url}")
+        print(f"GES_PROJECT_ID={SAMPLE_PROJECT_ID}")
+        if args.token_file:
+            print(f"The token is in the token file {args.token_file} (mode 0600); it is never printed.")
+        else:
+            print("The token is written nowhere: give --token-file to have it in a file.")
+        print("Ctrl-C stops it.", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

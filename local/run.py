@@ -21,11 +21,11 @@ from typing import Any
 import boto3
 
 from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
-from local.fake_ges import FakeGes, Fault
+from local.fake_ges import SAMPLE_OTHER_PROJECT_ID, SAMPLE_PROJECT_ID, FakeGes, Fault, seed_sample_graphs
 from local.lambda_runtime import ROOT, Handler, LocalContext, QueuePoller, load_handler
 
-PROJECT = "0a1b2c3d4e5f67890a1b2c3d4e5f6789"
-OTHER_PROJECT = "0b8f5c1d2e3a4b5c6d7e8f9a0b1c2d3e"
+PROJECT = SAMPLE_PROJECT_ID
+OTHER_PROJECT = SAMPLE_OTHER_PROJECT_ID
 EVENTS = ROOT / "events"
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     with moto_server() as aws_url, FakeGes() as ges, args.log_file.open("w") as log:
-        _seed(ges)
+        seed_sample_graphs(ges)  # the graphs and backups the sample events in events/ name
         os.environ.update(aws_environment(aws_url))
         stack = deploy(
             "local", token_secret=ges.token, ges_endpoint=ges.url, overrides={"GesProjectId": PROJECT}
@@ -48,15 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         ok = _run_triggers(handler, stack, ges)
     print(_log_summary(args.log_file))
     return 0 if ok else 1
-
-
-def _seed(ges: FakeGes) -> None:
-    """The graphs and backups the sample events in events/ name."""
-    ges.add_backup(PROJECT, "movies", backup_id="7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b")
-    for _ in range(11):  # more than GES's default page of 10
-        ges.add_backup(PROJECT, "movies")
-    ges.add_backup(PROJECT, "movies", status="failed")
-    ges.add_backup(OTHER_PROJECT, "friends", backup_id="2e4d6f80-1a3c-4e5f-8a9b-0c1d2e3f4a5b")
 
 
 def _run_triggers(handler: Handler, stack: Stack, ges: FakeGes) -> bool:

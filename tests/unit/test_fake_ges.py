@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import http.client
+import json
 import re
+import signal
+import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from local.fake_ges import FakeGes, Fault, make_token
+from local.fake_ges import (
+    SAMPLE_BACKUP_ID,
+    SAMPLE_OTHER_BACKUP_ID,
+    SAMPLE_OTHER_PROJECT_ID,
+    SAMPLE_PROJECT_ID,
+    FakeGes,
+    Fault,
+    make_token,
+    seed_sample_graphs,
+)
 
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "0123456789abcdef0123456789abcdef"
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 GRAPH = "graph-1"
@@ -727,3 +743,67 @@ def test_stopping_the_fake_ends_a_trickle() -> None:
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert isinstance(outcome[0], requests.ConnectionError)
+
+
+# -- the sample data and the command line ---------------------------------------------------------
+def test_seed_sample_graphs_holds_what_the_sample_events_name(ges: FakeGes) -> None:
+    seed_sample_graphs(ges)
+    path = f"/v2/{SAMPLE_PROJECT_ID}/graphs/movies/backups"
+    first = get(ges, path).json()
+    assert (first["backup_count"], len(first["backup_list"])) == (13, 10)
+    backups = get(ges, path, limit=100).json()["backup_list"]
+    assert backups[0]["id"] == SAMPLE_BACKUP_ID
+    by_start = sorted(backups, key=lambda b: b["start_timestamp"])
+    assert [b["status"] for b in by_start] == ["success"] * 12 + ["failed"]
+    assert by_start[0]["id"] == SAMPLE_BACKUP_ID
+    assert all(b["end_timestamp"] < time.time() * 1000 for b in backups)
+    friends = get(ges, f"/v2/{SAMPLE_OTHER_PROJECT_ID}/graphs/friends/backups").json()["backup_list"]
+    assert [b["id"] for b in friends] == [SAMPLE_OTHER_BACKUP_ID]
+    events = [
+        json.loads((ROOT / "events" / name).read_text())
+        for name in ("console_single.json", "console_exports.json")
+    ]
+    for entry in [events[0], *events[1]["exports"]]:
+        if entry["backup_id"] != "latest":
+            project = entry.get("project_id", SAMPLE_PROJECT_ID)
+            listed = get(ges, f"/v2/{project}/graphs/{entry['graph_id']}/backups", limit=100).json()
+            assert entry["backup_id"] in [b["id"] for b in listed["backup_list"]]
+
+
+def test_the_command_line_prints_the_environment_but_never_the_token(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("stale")
+    token_file.chmod(0o644)
+    command = [sys.executable, "-m", "local.fake_ges", "--port", "0", "--token-file", str(token_file)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [line.rstrip("\n") for line in _until(process.stdout, "Ctrl-C")]
+        token = token_file.read_text()
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        environment = dict(line.split("=", 1) for line in lines if line.startswith("GES_"))
+        assert environment["GES_PROJECT_ID"] == SAMPLE_PROJECT_ID
+        listed = with_token_at(
+            environment["GES_ENDPOINT"], token, f"/v2/{SAMPLE_PROJECT_ID}/graphs/movies/backups"
+        )
+        assert listed.json()["backup_count"] == 13
+        assert any("token file" in line for line in lines)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert token.startswith("MII")
+    assert token not in "\n".join(lines) + out + err
+
+
+def _until(stream: Any, prefix: str) -> Iterator[str]:
+    for line in stream:
+        yield line
+        if line.startswith(prefix):
+            return
+
+
+def with_token_at(url: str, token: str, path: str) -> requests.Response:
+    return requests.get(f"{url}{path}", headers={"X-Auth-Token": token}, timeout=2)
