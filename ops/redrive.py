@@ -67,6 +67,17 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ges_backup_export.message_format import (
+    ERROR_CODE,
+    ERROR_MESSAGE,
+    REQUESTED_AT,
+    code_of,
+    format_time,
+    is_envelope,
+    request_time_of,
+)
+from ops.stack import StackError, output, stack_outputs
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import (
@@ -82,10 +93,7 @@ HOLD_SECONDS = 300
 UNREPORTED = "Unreported"
 UNREPORTED_DETAIL = "no error_code: SQS moved it after maxReceiveCount receives; find its id in the logs"
 UNRECOGNIZED = "Unrecognized"
-REASON_ATTRIBUTES = ("error_code", "error_message")
-REQUESTED_AT = "requested_at"  # the function's name for it: ges_backup_export.triggers.REQUESTED_AT
-# The code that starts one of our error messages: "ExportOutcomeUnknown: ...", "GES.7024: ...".
-_CODE = re.compile(r"([A-Za-z][A-Za-z0-9_.-]{0,63}): ")
+REASON_ATTRIBUTES = (ERROR_CODE, ERROR_MESSAGE)
 # Lambda's own messages look alike ("RequestId: ... Process exited before completing request").
 _NOT_CODES = frozenset({"RequestId"})
 _GROUP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -154,14 +162,17 @@ def classify(message: MessageTypeDef, failed_runs: bool) -> Candidate:
         name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()
     }
     if not failed_runs:
-        if "error_code" not in strings:
+        if ERROR_CODE not in strings:
             return _candidate(message, UNREPORTED, UNREPORTED_DETAIL, body, _forwarded(message))
-        reason, detail = strings["error_code"], strings.get("error_message", "")
+        reason, detail = strings[ERROR_CODE], strings.get(ERROR_MESSAGE, "")
         return _candidate(message, reason, detail, body, _forwarded(message))
     record = _json_object(body)
     if record is not None and "requestContext" in record and "requestPayload" in record:
         reason, detail = failure_reason(record)
-        return _candidate(message, reason, detail, json.dumps(_request_of(record["requestPayload"])), {})
+        payload = record["requestPayload"]
+        return _candidate(
+            message, reason, detail, json.dumps(_request_of(payload)), _run_time(payload, detail)
+        )
     if strings.get("ERROR_CODE"):
         return _candidate(message, strings["ERROR_CODE"], strings.get("ERROR_MESSAGE", ""), body, {})
     detail = "neither a Lambda invocation record nor an EventBridge Scheduler dead-letter event"
@@ -173,9 +184,9 @@ def failure_reason(record: dict[str, Any]) -> tuple[str, str]:
     response = record.get("responsePayload")
     response = response if isinstance(response, dict) else {}
     message = str(response.get("errorMessage") or "")
-    code = _CODE.match(message)
-    if code and code.group(1) not in _NOT_CODES:
-        return code.group(1), message
+    code = code_of(message)
+    if code and code not in _NOT_CODES:
+        return code, message
     context = record.get("requestContext")
     condition = context.get("condition") if isinstance(context, dict) else None
     return str(response.get("errorType") or condition or UNREPORTED), message or str(condition or "")
@@ -183,13 +194,23 @@ def failure_reason(record: dict[str, Any]) -> tuple[str, str]:
 
 def _request_of(payload: object) -> object:
     """The request a failed run carried. An EventBridge envelope's tick becomes `scheduled_time`."""
-    if isinstance(payload, dict) and "detail-type" in payload and isinstance(payload.get("detail"), dict):
+    if is_envelope(payload) and isinstance(payload["detail"], dict):
         detail: dict[str, Any] = payload["detail"]
         tick = payload.get("time")
         if isinstance(detail.get("exports"), list):
             return {**detail, "exports": [_at(entry, tick) for entry in detail["exports"]]}
         return _at(detail, tick)
     return payload
+
+
+def _run_time(payload: object, error_message: str) -> dict[str, MessageAttributeValueTypeDef]:
+    """The time a failed direct run resolved its request against (its error text ends with it), as the
+    `requested_at` attribute: the redriven request then resolves `latest` and its placeholders the same.
+    An envelope's tick is the request's `scheduled_time` already."""
+    at = request_time_of(error_message)
+    if at is None or is_envelope(payload):
+        return {}
+    return {REQUESTED_AT: {"DataType": "String", "StringValue": at}}
 
 
 def _at(request: object, tick: object) -> object:
@@ -231,7 +252,7 @@ def _forwarded(message: MessageTypeDef) -> dict[str, MessageAttributeValueTypeDe
             kept[name]["BinaryValue"] = value["BinaryValue"]
     sent = message.get("Attributes", {}).get("SentTimestamp")
     if REQUESTED_AT not in kept and sent and sent.isdigit():
-        first = datetime.fromtimestamp(int(sent) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        first = format_time(datetime.fromtimestamp(int(sent) / 1000, UTC))
         kept[REQUESTED_AT] = {"DataType": "String", "StringValue": first}
     return kept
 
@@ -450,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             redrive.run()
         finally:
             print(report(plan, redrive.tally))
-    except RedriveError as error:
+    except (RedriveError, StackError) as error:
         print(f"redrive: error: {error}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as error:
@@ -543,8 +564,8 @@ def _plan(args: argparse.Namespace) -> Plan:
     if args.stack:
         outputs = stack_outputs(args.stack)
         source_key = "FailedRunsQueueUrl" if args.failed_runs else "InputDeadLetterQueueUrl"
-        source = _output(outputs, source_key, args)
-        target = _output(outputs, "InputQueueUrl", args)
+        source = output(outputs, source_key, args.stack)
+        target = output(outputs, "InputQueueUrl", args.stack)
     else:
         source, target = args.source, args.target
     if source == target:
@@ -560,22 +581,6 @@ def _plan(args: argparse.Namespace) -> Plan:
         wait_seconds=args.wait_seconds,
         samples=args.samples,
     )
-
-
-def stack_outputs(stack: str) -> dict[str, str]:
-    """The outputs of a deployed stack, by key."""
-    cloudformation: Any = boto3.client("cloudformation")  # untyped: the project has no stubs for it
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except (BotoCoreError, ClientError) as error:
-        raise RedriveError(f"cannot read stack {stack!r}: {error}") from None
-    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
-
-
-def _output(outputs: dict[str, str], key: str, args: argparse.Namespace) -> str:
-    if key not in outputs:
-        raise RedriveError(f"stack {args.stack!r} has no output {key}: is it a ges-backup-export stack?")
-    return outputs[key]
 
 
 def _check_queues(sqs: SQSClient, plan: Plan) -> None:

@@ -14,7 +14,9 @@ from ges_backup_export.observability import logger
 from ges_backup_export.runtime import current_runtime
 from ges_backup_export.triggers import is_queue_event
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is answered like any other (batchItemFailures), not raised: the
+# failures are already reported one by one, and raising would hide which records succeeded.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @logger.inject_lambda_context(clear_state=True)

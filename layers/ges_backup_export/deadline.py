@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Kept free after the last GES call for the writes that follow it (idempotency record, downstream send).
-MARGIN_SECONDS = 3.0
+from ges_backup_export.aws_clients import CALLS_AFTER_GES, WORST_CALL_SECONDS
+
+# Kept free after the last GES call for the AWS calls that follow it, each at its worst.
+MARGIN_SECONDS = CALLS_AFTER_GES * WORST_CALL_SECONDS
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,38 @@
 """One GES export and one downstream message per export identity, with Powertools idempotency.
 
-Each identity has one record in the idempotency table. Its stored result is the downstream message and
-whether it was delivered:
+Each identity has one record in the idempotency table, `ges-backup-export:export#<reference>`, where the
+reference is the MD5 of the identity that Powertools keys it by. What the record holds:
 
-- a new export takes the record's lock (PutItem), calls GES, sends the message, and stores both
-  (UpdateItem): three AWS requests;
-- a later request for the same identity finds the stored result (its PutItem fails and returns the
-  record) and sends nothing: one AWS request;
-- an export GES refused, or whose outcome is unknown, raises inside the lock, so Powertools deletes the
-  record and nothing is remembered;
-- when the record cannot be marked done after GES accepted the export (the table failed in between),
-  the job_id is still returned and sent: a retry of the request would export again once the lock
-  expires, which is worse than a record left locked until then;
-- when GES accepted the export but the send failed, the job_id must not be forgotten: the send failure is
-  stored as `delivered: false` rather than raised. The next request for the identity then delivers the
-  stored message under a second lock (key prefix `redelivery`), so that two retries racing each other send
-  it once, and marks the export record delivered.
+- while an invocation handles the export: the lock (INPROGRESS, expiring with that invocation's time,
+  `register_lambda_context`), carrying the export's details so that a person can settle it;
+- once GES accepted it: the downstream message and whether it was delivered (a StartedExport). A later
+  request for the identity finds it (its PutItem fails and returns the record) and sends nothing;
+- once its outcome is unknown (GES answered 500/504 or nothing after the request was sent): that, with
+  the reason (an UnknownOutcome). Every later request for it ends ExportOutcomeUnknown, without a POST,
+  until a person settles it (`ops/settle.py`).
 
-Two persistence-layer instances, because Powertools configures a layer once, with the first config and
-key prefix it sees (Powertools notes 1.9.1).
+An export GES refused, or a transient failure before GES could have started anything, raises inside the
+lock: Powertools deletes the record and a retry exports.
+
+Powertools takes over a lock whose invocation's time ran out, and runs the function again. Here that
+could POST an export a second time (the invocation that died may have sent it, and GES has no
+idempotency key), so `_ExportStore` never takes over a lock: a request that finds an abandoned one ends
+ExportOutcomeUnknown too. Its lock write (`_put_record`) is Powertools' own without that clause.
+
+Costs: a new export is a PutItem and an UpdateItem; a duplicate is a PutItem. When GES accepted the export
+but the send failed, the failure is stored (`delivered: false`) rather than raised, so the job_id is kept;
+the next request delivers it under a second lock (key prefix `redelivery`), so two racing retries send it
+once, and marks the record delivered. Two persistence-layer instances, because Powertools configures a
+layer once, with the first config and key prefix it sees.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -34,12 +43,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyInconsistentStateError,
+    IdempotencyItemAlreadyExistsError,
     IdempotencyPersistenceLayerError,
 )
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ges_backup_export.errors import DependencyUnavailable, ExportInProgress
-from ges_backup_export.export_request import ExportIdentity
+from ges_backup_export.errors import DependencyUnavailable, ExportInProgress, ExportOutcomeUnknown
+from ges_backup_export.message_format import DownstreamMessage, ExportDetails, format_time
 from ges_backup_export.observability import logger
 
 if TYPE_CHECKING:
@@ -47,29 +58,66 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 KEY_PREFIX = "ges-backup-export"
-_IDENTITY_FIELDS = "[project_id, graph_id, backup_id, export_path]"
+EXPORT_KEY_PREFIX = f"{KEY_PREFIX}:export"
+_IDENTITY_FIELDS = ("project_id", "graph_id", "backup_id", "export_path")
+_INPROGRESS = STATUS_CONSTANTS["INPROGRESS"]
 
 
 class StartedExport(TypedDict):
-    """The result stored for an identity: the downstream message (holding the job_id) and its fate."""
+    """GES accepted the export: its downstream message (holding the job_id) and whether it was sent."""
 
-    message: dict[str, str]
+    message: DownstreamMessage
     delivered: bool
 
 
+class UnknownDetail(TypedDict):
+    reason: str
+    since: str
+    export: ExportDetails
+
+
+class UnknownOutcome(TypedDict):
+    """GES may have started the export; no one knows, until a person settles it."""
+
+    unknown: UnknownDetail
+
+
+Outcome = StartedExport | UnknownOutcome
+
+
+def export_reference(details: ExportDetails) -> str:
+    """The reference of an export's record (what follows `#` in its key), as Powertools hashes the
+    identity: the MD5 of its four fields as a JSON list."""
+    identity = [details[name] for name in _IDENTITY_FIELDS]  # type: ignore[literal-required]
+    return hashlib.md5(json.dumps(identity).encode(), usedforsecurity=False).hexdigest()
+
+
+def unknown_outcome(details: ExportDetails, reason: str, since: str) -> UnknownOutcome:
+    return {"unknown": {"reason": reason, "since": since, "export": details}}
+
+
+class AbandonedLock(Exception):
+    """The lock of an invocation whose time ran out (timeout, out of memory) while it may have sent the
+    export to GES."""
+
+    def __init__(self, record: DataRecord, locked_at: float) -> None:
+        super().__init__(record.idempotency_key)
+        self.locked_at = locked_at
+
+
 def _run(identity: dict[str, str], action: Callable[[], Any]) -> Any:
-    """What the idempotent wrappers call: `identity` is the key, `action` the work."""
+    """What the idempotent wrappers call: `identity` holds the key, `action` is the work."""
     return action()
 
 
 class ExportRecords:
     def __init__(self, table_name: str, ttl_seconds: int, client: DynamoDBClient) -> None:
         self._config = IdempotencyConfig(
-            event_key_jmespath=_IDENTITY_FIELDS,
+            event_key_jmespath=f"[{', '.join(_IDENTITY_FIELDS)}]",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=ttl_seconds,
         )
-        self._exports = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+        self._exports = _ExportStore(table_name=table_name, boto3_client=client)
         self._redeliveries = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
         self._export_once = self._once(self._exports, "export")
         self._redeliver_once = self._once(self._redeliveries, "redelivery")
@@ -88,33 +136,35 @@ class ExportRecords:
         """Let a lock expire with the invocation that took it; call before any export of the invocation."""
         self._config.register_lambda_context(context)
 
-    def export_once(self, identity: ExportIdentity, start: Callable[[], StartedExport]) -> StartedExport:
-        """`start()`'s result the first time for this identity; the stored result afterwards."""
-        finished: list[StartedExport] = []
+    def export_once(self, details: ExportDetails, start: Callable[[], Outcome]) -> tuple[Outcome, bool]:
+        """`start()`'s outcome the first time for this identity, the stored one afterwards; and whether
+        this call started it."""
+        started: list[Outcome] = []
 
-        def start_and_keep() -> StartedExport:
-            finished.append(start())
-            return finished[0]
+        def start_and_keep() -> Outcome:
+            started.append(start())
+            return started[0]
 
         try:
-            result: StartedExport = _guarded(
-                lambda: self._export_once(identity=identity.as_dict(), action=start_and_keep)
+            outcome: Outcome = self._guarded(
+                details, lambda: self._export_once(identity=dict(details), action=start_and_keep)
             )
         except DependencyUnavailable as error:
-            if not finished:
+            if not started:
                 raise
-            # GES accepted the export, but its record could not be marked done. Raising would have the
-            # request retried, and once the lock expires a retry would export again: return the job_id.
+            # GES was asked, but the record could not be completed. Raising would have the request
+            # retried, which finds the lock abandoned once it expires (an unknown outcome, for a person to
+            # settle): return what happened, so that a job_id still goes downstream.
             logger.error(
-                "export started but its idempotency record was not completed; a duplicate of it waits "
-                "until this invocation's lock expires, and after that would export again",
-                extra={"job_id": finished[0]["message"]["job_id"], "error": error.message},
+                "the export's idempotency record was not completed; a duplicate of it waits until this "
+                "invocation's lock expires, and then ends ExportOutcomeUnknown",
+                extra={"export_reference": export_reference(details), "error": error.message},
             )
-            return finished[0]
-        return result
+            return started[0], True
+        return outcome, bool(started)
 
     def redeliver_once(
-        self, identity: ExportIdentity, started: StartedExport, send: Callable[[], None]
+        self, details: ExportDetails, started: StartedExport, send: Callable[[], None]
     ) -> None:
         """Run `send()` once for this identity, then mark its export record delivered."""
 
@@ -122,19 +172,95 @@ class ExportRecords:
             send()
             return {"sent": True}
 
-        _guarded(lambda: self._redeliver_once(identity=identity.as_dict(), action=deliver))
+        self._guarded(details, lambda: self._redeliver_once(identity=dict(details), action=deliver))
         try:
-            self._exports.save_success(identity.as_dict(), {**started, "delivered": True})
+            self._exports.save_success(dict(details), {**started, "delivered": True})
         except (BotoCoreError, ClientError) as error:
             # The redelivery record already stops a second send; the next duplicate marks it again.
             logger.warning("could not mark the export delivered", extra={"error": str(error)})
 
+    def _guarded(self, details: ExportDetails, call: Callable[[], Any]) -> Any:
+        """Turn Powertools' idempotency errors into ours."""
+        try:
+            return call()
+        except IdempotencyAlreadyInProgressError:
+            raise ExportInProgress(
+                "the same export is being handled by another invocation right now"
+            ) from None
+        except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as error:
+            if isinstance(error.__cause__, AbandonedLock):
+                raise ExportOutcomeUnknown(_abandoned(details, error.__cause__.locked_at)) from None
+            raise DependencyUnavailable(f"the idempotency table failed: {error}") from None
 
-def _guarded(call: Callable[[], Any]) -> Any:
-    """Turn Powertools' idempotency errors into ours."""
-    try:
-        return call()
-    except IdempotencyAlreadyInProgressError:
-        raise ExportInProgress("the same export is being handled by another invocation right now") from None
-    except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as error:
-        raise DependencyUnavailable(f"the idempotency table failed: {error}") from None
+
+def _abandoned(details: ExportDetails, locked_at: float) -> str:
+    locked = format_time(datetime.fromtimestamp(locked_at, UTC))
+    return (
+        f"an invocation took this export's lock at {locked} and ended (timed out or ran out of memory) "
+        f"before it finished, so it may have sent the export to GES. {settle_hint(details)}"
+    )
+
+
+def settle_hint(details: ExportDetails) -> str:
+    """What a person does about an unknown outcome (README, the runbook)."""
+    return (
+        f"It is not sent to GES again: check the graph's jobs in GES (graph {details['graph_id']}), then "
+        f"settle export {export_reference(details)} with `python -m ops.settle`: it started (with its "
+        "job_id), or it did not"
+    )
+
+
+class _ExportStore(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB layer, except that its lock carries the export's details and is never taken
+    over once expired (module docstring)."""
+
+    def save_inprogress(self, data: dict[str, Any], remaining_time_in_millis: int | None = None) -> None:
+        key = self._get_hashed_idempotency_key(data=data)
+        if key is None:  # pragma: no cover - raise_on_no_idempotency_key is set
+            return
+        record = DataRecord(
+            idempotency_key=key,
+            status=_INPROGRESS,
+            expiry_timestamp=self._get_expiry_timestamp(),
+            response_data=json.dumps({"export": data}, sort_keys=True),
+        )
+        if remaining_time_in_millis is not None:
+            record.in_progress_expiry_timestamp = int(time.time() * 1000) + remaining_time_in_millis
+        self._put_record(record)
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        item: dict[str, Any] = {
+            **self._get_key(data_record.idempotency_key),
+            self.expiry_attr: {"N": str(data_record.expiry_timestamp)},
+            self.status_attr: {"S": data_record.status},
+            self.data_attr: {"S": data_record.response_data},
+        }
+        if data_record.in_progress_expiry_timestamp is not None:
+            item[self.in_progress_expiry_attr] = {"N": str(data_record.in_progress_expiry_timestamp)}
+        now = time.time()
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                # Powertools' condition, without "or an INPROGRESS record whose lock expired".
+                ConditionExpression="attribute_not_exists(#id) OR #expiry < :now",
+                ExpressionAttributeNames={"#id": self.key_attr, "#expiry": self.expiry_attr},
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise self._existing(error, now) from error
+
+    def _existing(self, error: ClientError, now: float) -> Exception:
+        """What a failed lock write found: an abandoned lock, or a record Powertools handles."""
+        item: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+        if not item:
+            return IdempotencyItemAlreadyExistsError()
+        old = self._item_to_data_record(item)
+        expiry = old.in_progress_expiry_timestamp
+        if old.status == _INPROGRESS and expiry is not None and expiry < now * 1000:
+            locked_at = float(old.expiry_timestamp or 0) - self.expires_after_seconds
+            return AbandonedLock(old, locked_at=locked_at)
+        return IdempotencyItemAlreadyExistsError(old_data_record=old)

@@ -6,6 +6,12 @@ never holds the GES token: errors are built from GES's answer with the token scr
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from ges_backup_export.message_format import error_text, with_request_time
+
+MAX_SHOWN_NAME = 64  # characters of a name from the input that an error repeats
+
 
 class ExportError(Exception):
     """A request that did not end with a job_id in the downstream queue.
@@ -21,10 +27,16 @@ class ExportError(Exception):
         if code is not None:
             self.code = code
         self.message = message
-        super().__init__(f"{self.code}: {message}")
+        super().__init__(error_text(self.code, message))
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+    def noting_request_time(self, at: datetime) -> ExportError:
+        """This error, its text ending with the request's time: an asynchronous run's failure record keeps
+        only the text, and a redrive of it must resolve the request against the same time."""
+        self.args = (with_request_time(error_text(self.code, self.message), at),)
+        return self
 
 
 class InvalidRequest(ExportError):
@@ -71,10 +83,11 @@ class GesUnavailable(ExportError):
 
 
 class ExportOutcomeUnknown(ExportError):
-    """GES may or may not have started the export (500, 504, or no answer after the request was sent).
+    """GES may or may not have started the export (500, 504, no answer after the request was sent, or an
+    invocation that died holding the export's lock).
 
-    GES has no idempotency key and the OBS directory must be empty, so this is never retried
-    automatically: a person checks GES's job list first.
+    GES has no idempotency key and the OBS directory must be empty, so the export is remembered as
+    unknown and never sent again automatically: a person checks GES's job list and settles it.
     """
 
     code = "ExportOutcomeUnknown"
@@ -88,7 +101,8 @@ class ExportInProgress(ExportError):
 
 
 class DeliveryFailed(ExportError):
-    """GES accepted the export but its message did not reach the downstream queue.
+    """GES accepted the export but sending its message downstream failed (it may or may not have
+    arrived: consumers key on job_id).
 
     The job_id is remembered: a retry sends it without exporting again.
     """
@@ -100,3 +114,18 @@ class DependencyUnavailable(ExportError):
     """An AWS service the job relies on (Secrets Manager, DynamoDB, SQS) failed."""
 
     code = "DependencyUnavailable"
+
+
+def field_name(where: str, name: str) -> str:
+    """`name` inside `where` (e.g. `exports[2].graph_id`), as errors name a field."""
+    name = shown_name(name)
+    return f"{where}.{name}" if where else name
+
+
+def shown_name(name: str) -> str:
+    """A name taken from the input, as an error repeats it: as it is when it is printable ASCII of at most
+    MAX_SHOWN_NAME characters; else escaped and cut (`'gr\\u0430ph'`), so that a look-alike shows, and no
+    control character, lone surrogate or megabyte-long key reaches a log line or an SQS message attribute."""
+    if len(name) <= MAX_SHOWN_NAME and name.isascii() and name.isprintable():
+        return name
+    return ascii(name[:MAX_SHOWN_NAME]) + ("..." if len(name) > MAX_SHOWN_NAME else "")

@@ -12,13 +12,12 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from ges_backup_export.errors import InvalidRequest
+from ges_backup_export.errors import MAX_SHOWN_NAME, InvalidRequest, field_name, shown_name
+from ges_backup_export.ids import check_id, json_type
 
 LATEST = "latest"
 MAX_EXPORT_PATH_LENGTH = 1024
-MAX_SHOWN_NAME = 64  # characters of a name from the input that an error repeats
 MAX_SHOWN_NAMES = 20
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PLACEHOLDERS = ("graph_id", "backup_id", "date", "timestamp")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -59,7 +58,7 @@ class ExportIdentity:
 def parse_request(value: object, where: str = "") -> ExportRequest:
     """Turn one JSON value into a request, or raise InvalidRequest naming the field (prefixed by `where`)."""
     if not isinstance(value, dict):
-        raise InvalidRequest(where or "request", f"must be a JSON object, got {_json_type(value)}")
+        raise InvalidRequest(where or "request", f"must be a JSON object, got {json_type(value)}")
     unknown = sorted(str(key) for key in value if key not in _FIELDS)
     if unknown:
         shown = [name[:MAX_SHOWN_NAME] for name in unknown[:MAX_SHOWN_NAMES]]
@@ -90,19 +89,10 @@ def parse_request(value: object, where: str = "") -> ExportRequest:
     )
 
 
-def check_id(value: object) -> str | None:
-    """What is wrong with a GES id (letters, digits, `-` and `_`, 1 to 64 of them), or None."""
-    if not isinstance(value, str):
-        return f"must be a string, got {_json_type(value)}"
-    if not _ID.fullmatch(value):
-        return "must be 1 to 64 letters, digits, '-' or '_'"
-    return None
-
-
 def parse_time(value: object, field: str) -> datetime:
     """An ISO-8601 time with its offset (EventBridge sends `2026-11-27T02:00:00Z`), as UTC."""
     if not isinstance(value, str):
-        raise InvalidRequest(field, f"must be an ISO-8601 time string, got {_json_type(value)}")
+        raise InvalidRequest(field, f"must be an ISO-8601 time string, got {json_type(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -119,15 +109,10 @@ def parse_time(value: object, field: str) -> datetime:
         ) from None
 
 
-def format_time(at: datetime) -> str:
-    """A UTC time as the messages and requests carry it, e.g. `2026-11-27T02:00:00Z` (parse_time's input)."""
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def check_export_path_template(value: object, field: str = "export_path") -> None:
     """Refuse a path that could never resolve to a valid `bucket/dir/`, before any GES call."""
     if not isinstance(value, str):
-        raise InvalidRequest(field, f"must be a string, got {_json_type(value)}")
+        raise InvalidRequest(field, f"must be a string, got {json_type(value)}")
     if not value or len(value) > MAX_EXPORT_PATH_LENGTH:
         raise InvalidRequest(field, f"must be 1 to {MAX_EXPORT_PATH_LENGTH} characters long")
     for name in _PLACEHOLDER.findall(value):
@@ -179,24 +164,3 @@ def _check_export_path(path: str, field: str) -> None:
         raise InvalidRequest(
             field, "may hold only letters, digits, '/' and ! - _ . * ' ( ) outside its placeholders"
         )
-
-
-def field_name(where: str, name: str) -> str:
-    """`name` inside `where` (e.g. `exports[2].graph_id`), as errors name a field."""
-    name = shown_name(name)
-    return f"{where}.{name}" if where else name
-
-
-def shown_name(name: str) -> str:
-    """A name taken from the input, as an error repeats it: as it is when it is printable ASCII of at most
-    MAX_SHOWN_NAME characters; else escaped and cut (`'gr\\u0430ph'`), so that a look-alike shows, and no
-    control character, lone surrogate or megabyte-long key reaches a log line or an SQS message attribute
-    (SQS refuses those characters, which would keep a record from its dead-letter queue)."""
-    if len(name) <= MAX_SHOWN_NAME and name.isascii() and name.isprintable():
-        return name
-    return ascii(name[:MAX_SHOWN_NAME]) + ("..." if len(name) > MAX_SHOWN_NAME else "")
-
-
-def _json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)

@@ -3,25 +3,28 @@
 Retrying is decided by whether GES could have started something:
 - 429, 502, 503, or a connection that failed before the request was sent: nothing started, so the call
   is retried with backoff and jitter, honouring `Retry-After`, within the attempts and the time left;
-- 500, 504, or no answer after the request was sent: the export may have started, and GES has no
-  idempotency key, so the export is never repeated blindly (`ExportOutcomeUnknown`). Reads (the backup
-  list) are safe to repeat and are retried like the first group;
+- 500, 504, or no complete answer within GES_TIMEOUT_SECONDS after the request was sent: the export may
+  have started, and GES has no idempotency key, so the export is never repeated (`ExportOutcomeUnknown`).
+  Reads (the backup list) are safe to repeat and are retried like the first group;
 - 401: the token is read again bypassing the cache and the call repeated once;
 - any other 4xx: GES refused; its own code and message are raised.
+
+Every request carries `Content-Type: application/json`, GETs included, as Huawei's own SDK sends it.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import time
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, SSLError
 
+from ges_backup_export.bounded_http import BoundedSession, ExchangeTimedOut, backoff, not_sent, retry_after
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import (
     ExportOutcomeUnknown,
@@ -30,227 +33,240 @@ from ges_backup_export.errors import (
     InvalidRequest,
     TokenRejected,
 )
-from ges_backup_export.export_request import ExportIdentity, check_id
+from ges_backup_export.export_request import ExportIdentity
+from ges_backup_export.ids import check_id
+from ges_backup_export.message_format import format_time
 from ges_backup_export.observability import logger
-from ges_backup_export.token_source import TokenSource
+from ges_backup_export.token_source import TokenReader
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503})
 BACKUP_PAGE_SIZE = 100
 MAX_BACKUP_PAGES = 100
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 8.0
 _MAX_TEXT = 500
+# The spellings of an error body Huawei's SDK reads (huaweicloudsdkcore exception_handler), in its order.
+_ERROR_KEYS = (
+    ("error_code", "error_msg"),
+    ("errorCode", "errorMsg"),
+    ("errorCode", "errorMessage"),
+    ("code", "message"),
+)
+_MAX_ERROR_DEPTH = 4
 
 
-def pause(seconds: float) -> None:
-    """Wait between attempts (the one place the client sleeps, so tests can replace it)."""
-    time.sleep(seconds)
+@dataclass(frozen=True)
+class _Retry:
+    """A transient failure: what went wrong, and how long GES asked us to wait (Retry-After)."""
+
+    problem: str
+    asked: float | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    body: dict[str, str] | None = None
+    params: dict[str, int] = field(default_factory=dict)
+    repeatable: bool = True  # whether sending it twice is harmless: reads are, the export is not
 
 
 class GesClient:
+    """`sleep` and `rng` time the retries; tests replace them (as Deadline's clock) to run without
+    waiting."""
+
     def __init__(
         self,
         endpoint: str,
-        tokens: TokenSource,
+        tokens: TokenReader,
         *,
         timeout: float,
         max_attempts: int,
-        session: requests.Session | None = None,
+        http: BoundedSession | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._tokens = tokens
         self._timeout = timeout
         self._max_attempts = max_attempts
-        self._session = session or requests.Session()
+        self._http = http or BoundedSession()
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
 
     def export_backup(self, export: ExportIdentity, deadline: Deadline) -> str:
         """Start exporting the backup; returns GES's job_id."""
         path = f"{_graph_path(export.project_id, export.graph_id)}/backups/export"
         body = {"backup_id": export.backup_id, "export_path": export.export_path}
-        answer = self._call("POST", path, deadline, body=body, repeatable=False)
+        answer = self._call(_Request("POST", path, body=body, repeatable=False), deadline)
         job_id = answer.get("job_id")
         if not isinstance(job_id, str) or not job_id:
             raise ExportOutcomeUnknown(
-                f"GES answered the export of backup {export.backup_id} without a job_id; "
-                "check the graph's jobs in GES before sending this request again"
+                f"GES answered the export of backup {export.backup_id} without a job_id, "
+                "so it may have started the export"
             )
         return job_id
 
-    def latest_successful_backup(self, project_id: str, graph_id: str, deadline: Deadline) -> str:
-        """The id of the newest backup of the graph whose status is `success`, across all pages."""
+    def latest_successful_backup(
+        self, project_id: str, graph_id: str, at: datetime, deadline: Deadline
+    ) -> str:
+        """The newest backup of the graph whose status is `success` and that finished (`end_timestamp`)
+        at or before `at`, across all pages: every retry of one request resolves to the same backup."""
         path = f"{_graph_path(project_id, graph_id)}/backups"
+        limit_ms = int(at.timestamp() * 1000)
         newest: tuple[int, int, str] | None = None
         offset = 0
         for _ in range(MAX_BACKUP_PAGES):
-            page = self._call("GET", path, deadline, params={"offset": offset, "limit": BACKUP_PAGE_SIZE})
+            params = {"offset": offset, "limit": BACKUP_PAGE_SIZE}
+            page = self._call(_Request("GET", path, params=params), deadline)
             backups = page.get("backup_list") or []
             for backup in backups:
-                if (
-                    isinstance(backup, dict)
-                    and backup.get("status") == "success"
-                    and not check_id(backup.get("id"))
-                ):
-                    key = (
-                        _int(backup.get("start_timestamp")),
-                        _int(backup.get("end_timestamp")),
-                        backup["id"],
-                    )
-                    newest = key if newest is None or key > newest else newest
+                key = _finished_success(backup, limit_ms)
+                newest = key if key is not None and (newest is None or key > newest) else newest
             offset += len(backups)
             total = page.get("backup_count")
             if not backups or (isinstance(total, int) and offset >= total):
                 break
         if newest is None:
             raise InvalidRequest(
-                "backup_id", f"latest: graph {graph_id} has no backup whose status is success"
+                "backup_id",
+                f"latest: graph {graph_id} has no backup whose status is success that finished at or "
+                f"before the request's time, {format_time(at)}",
             )
         return newest[2]
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        deadline: Deadline,
-        *,
-        body: dict[str, str] | None = None,
-        params: dict[str, int] | None = None,
-        repeatable: bool = True,
-    ) -> dict[str, Any]:
+    def _call(self, request: _Request, deadline: Deadline) -> dict[str, Any]:
+        response = self._exchange(request, deadline, fresh_token=False)
+        if response.status_code == 401:
+            logger.warning("GES rejected the token; reading the secret again")
+            response = self._exchange(request, deadline, fresh_token=True)
+            if response.status_code == 401:
+                raise TokenRejected(f"{self._problem(response)} (again after the secret was read anew)")
+        return self._result(request, response)
+
+    def _exchange(self, request: _Request, deadline: Deadline, *, fresh_token: bool) -> requests.Response:
+        """Send until GES gives an answer that is not transient (a 401 is returned too), within the
+        attempts and the time left."""
+        token = self._tokens.get(refresh=fresh_token)
         problem = "no attempt was made"
-        reread_token = False  # GES answered 401: the next attempt reads the secret anew
-        token_was_reread = False  # ...which happens once per call; a second 401 is final
-        attempt = 0
-        while True:
+        for attempt in range(1, self._max_attempts + 1):
             if not deadline.allows(self._timeout):
                 raise GesUnavailable(
                     f"{problem}; too little of the invocation's time is left for another attempt"
                 )
-            attempt += 1
-            retry_after: float | None = None
-            token = self._tokens.get(refresh=reread_token)
-            if reread_token:
-                token_was_reread, reread_token = True, False
-            try:
-                response = self._session.request(
-                    method,
-                    self._endpoint + path,
-                    json=body,
-                    params=params,
-                    headers={"X-Auth-Token": token},
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                )
-            except requests.RequestException as error:
-                problem = f"{method} {path} failed: {self._describe(error)}"
-                if not (repeatable or _not_sent(error)):
-                    raise ExportOutcomeUnknown(_unknown_outcome(problem)) from None
-            else:
-                if 200 <= response.status_code < 300:
-                    return _json_object(response)
-                if response.status_code == 401 and not token_was_reread:
-                    logger.warning("GES rejected the token; reading the secret again")
-                    reread_token, attempt = True, attempt - 1
-                    continue
-                problem, retry_after = self._transient_problem(response, repeatable)
-            if attempt >= self._max_attempts:
-                raise GesUnavailable(f"{problem} (after {attempt} attempts)")
-            delay = _backoff(attempt, retry_after)
-            if not deadline.allows(delay + self._timeout):
-                raise GesUnavailable(f"{problem}; waiting {delay:.1f}s to retry would outlast the invocation")
-            logger.info(
-                "retrying GES",
-                extra={"attempt": attempt, "delay_seconds": round(delay, 3), "problem": problem},
-            )
-            pause(delay)
+            outcome = self._attempt(request, token)
+            if not isinstance(outcome, _Retry):
+                return outcome
+            problem = outcome.problem
+            if attempt < self._max_attempts:
+                self._wait(attempt, outcome.asked, problem, deadline)
+        raise GesUnavailable(f"{problem} (after {self._max_attempts} attempts)")
 
-    def _transient_problem(self, response: requests.Response, repeatable: bool) -> tuple[str, float | None]:
-        """What went wrong and how long GES asked us to wait, for an answer worth retrying; else raise."""
-        status = response.status_code
-        code, message = self._error(response)
-        problem = f"GES answered {status} {code}: {message}"
-        if status == 401:
-            raise TokenRejected(f"{problem} (again after the secret was read anew)")
-        if status >= 500 and status not in TRANSIENT_STATUSES and not repeatable:
+    def _attempt(self, request: _Request, token: str) -> requests.Response | _Retry:
+        """GES's answer, or a transient failure to retry."""
+        where = f"{request.method} {request.path}"
+        try:
+            response = self._http.send(
+                request.method,
+                self._endpoint + request.path,
+                seconds=self._timeout,
+                json=request.body,
+                params=request.params,
+                headers={"X-Auth-Token": token, "Content-Type": "application/json"},
+            )
+        except ExchangeTimedOut as error:
+            return self._unanswered(request, f"{where}: {error}")
+        except requests.RequestException as error:
+            problem = f"{where} failed: {self._clean(f'{type(error).__name__}: {error}')}"
+            return _Retry(problem) if not_sent(error) else self._unanswered(request, problem)
+        if response.status_code in TRANSIENT_STATUSES or (request.repeatable and response.status_code >= 500):
+            return _Retry(self._problem(response), retry_after(response.headers.get("Retry-After")))
+        return response
+
+    def _unanswered(self, request: _Request, problem: str) -> _Retry:
+        """The request may have reached GES but no answer came: fine to repeat a read, never an export."""
+        if not request.repeatable:
             raise ExportOutcomeUnknown(_unknown_outcome(problem))
-        if status < 500 and status != 429:
-            raise GesRefused(status, code, message)
-        return problem, _retry_after(response.headers.get("Retry-After"))
+        return _Retry(problem)
+
+    def _wait(self, attempt: int, asked: float | None, problem: str, deadline: Deadline) -> None:
+        delay = backoff(attempt, asked, self.rng)
+        if not deadline.allows(delay + self._timeout):
+            raise GesUnavailable(f"{problem}; waiting {delay:.1f}s to retry would outlast the invocation")
+        logger.info(
+            "retrying GES", extra={"attempt": attempt, "delay_seconds": round(delay, 3), "problem": problem}
+        )
+        self.sleep(delay)
+
+    def _result(self, request: _Request, response: requests.Response) -> dict[str, Any]:
+        """The body of a successful answer; else the error it means."""
+        if 200 <= response.status_code < 300:
+            return _json_object(response)
+        if response.status_code >= 500:  # only a non-repeatable request gets here with a 5xx
+            raise ExportOutcomeUnknown(_unknown_outcome(self._problem(response)))
+        code, message = self._error(response)
+        raise GesRefused(response.status_code, code, message)
+
+    def _problem(self, response: requests.Response) -> str:
+        code, message = self._error(response)
+        return f"GES answered {response.status_code} {code}: {message}"
 
     def _error(self, response: requests.Response) -> tuple[str, str]:
-        """GES's error code and message, from either spelling of its error body (ges-api.md §5)."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            body = body["error"]
-        if isinstance(body, dict):
-            for code_key, message_key in (
-                ("error_code", "error_msg"),
-                ("errorCode", "errorMessage"),
-                ("code", "message"),
-            ):
-                if body.get(code_key) not in (None, ""):
-                    return self._clean(str(body[code_key]))[:64], self._clean(str(body.get(message_key, "")))
+        """GES's error code and message, in any spelling Huawei's SDK reads (docs/ges-api.md, errors)."""
+        found = _find_error(_json_or_none(response), _MAX_ERROR_DEPTH)
+        if found is not None:
+            code, message = found
+            return self._clean(code)[:64], self._clean(message)
         return f"GesHttp{response.status_code}", self._clean(f"{response.reason}: {response.text}")
-
-    def _describe(self, error: requests.RequestException) -> str:
-        return self._clean(f"{type(error).__name__}: {error}")
 
     def _clean(self, text: str) -> str:
         return self._tokens.scrub(text)[:_MAX_TEXT]
+
+
+def _find_error(body: object, depth: int) -> tuple[str, str] | None:
+    """The first (code, message) pair in `body` or in the objects nested in it, as the SDK looks."""
+    if not isinstance(body, dict) or depth < 0:
+        return None
+    for code_key, message_key in _ERROR_KEYS:
+        if body.get(code_key) not in (None, "") and message_key in body:
+            return str(body[code_key]), str(body[message_key])
+    for code_key, _ in _ERROR_KEYS:
+        if body.get(code_key) not in (None, ""):
+            return str(body[code_key]), ""
+    for value in body.values():
+        found = _find_error(value, depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _finished_success(backup: object, limit_ms: int) -> tuple[int, int, str] | None:
+    """(end, start, id) of a successful backup that finished by `limit_ms`, else None."""
+    if not isinstance(backup, dict) or backup.get("status") != "success" or check_id(backup.get("id")):
+        return None
+    end = _int(backup.get("end_timestamp"))
+    if not 0 < end <= limit_ms:
+        return None
+    return end, _int(backup.get("start_timestamp")), backup["id"]
 
 
 def _graph_path(project_id: str, graph_id: str) -> str:
     return f"/v2/{quote(project_id, safe='')}/graphs/{quote(graph_id, safe='')}"
 
 
-def _not_sent(error: requests.RequestException) -> bool:
-    """Whether the request certainly never reached GES (refused, unresolvable, TLS or connect timeout)."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(error, requests.ConnectionError) and isinstance(
-        reason, NewConnectionError | ConnectTimeoutError | SSLError
-    )
-
-
 def _unknown_outcome(problem: str) -> str:
-    return (
-        f"{problem}. The request was sent, so GES may have started the export: check the graph's jobs in GES "
-        "(GET /v2/{project_id}/graphs/jobs) and send the request again only if no export started"
-    )
+    return f"{problem.rstrip('.')}. The request was sent, so GES may have started the export"
+
+
+def _json_or_none(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = _json_or_none(response)
     return body if isinstance(body, dict) else {}
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    """Full-jitter exponential backoff, never shorter than what GES asked for."""
-    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(attempt - 1, 16))
-    jitter = random.uniform(0, ceiling)  # noqa: S311
-    return jitter if retry_after is None else retry_after + jitter / 4
 
 
 def _int(value: object) -> int:

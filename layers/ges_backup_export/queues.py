@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ges_backup_export.errors import DependencyUnavailable
+from ges_backup_export.export_request import ExportIdentity
+from ges_backup_export.message_format import DownstreamMessage, sqs_text
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -25,13 +28,14 @@ class SqsQueue:
         """Send one message and return its SQS message id.
 
         `group_id` and `deduplication_id` are used only by FIFO queues, where a message re-sent with the
-        same deduplication id within five minutes is dropped by SQS.
+        same deduplication id within five minutes is dropped by SQS. Attribute values are written in the
+        characters SQS accepts (`sqs_text`): one refused character would fail the whole send.
         """
         request: SendMessageRequestTypeDef = {
             "QueueUrl": self.url,
             "MessageBody": body,
             "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": value}
+                name: {"DataType": "String", "StringValue": sqs_text(value)}
                 for name, value in (attributes or {}).items()
             },
         }
@@ -43,3 +47,12 @@ class SqsQueue:
         except (BotoCoreError, ClientError) as error:
             raise DependencyUnavailable(f"SQS did not take the message for {self.url}: {error}") from None
         return answer["MessageId"]
+
+
+def send_downstream(queue: SqsQueue, message: DownstreamMessage) -> str:
+    """The downstream message of a started export; on a FIFO queue grouped by graph and deduplicated by
+    the export's identity, so that SQS drops a copy sent again within five minutes."""
+    identity = ExportIdentity(
+        message["project_id"], message["graph_id"], message["backup_id"], message["export_path"]
+    )
+    return queue.send(json.dumps(message), group_id=message["graph_id"], deduplication_id=identity.digest())

@@ -1,9 +1,10 @@
 """Running the requests of one invocation: a direct or scheduled event, or one SQS record.
 
 Every request ends with its job_id downstream, or with its error: raised to the caller of a single
-direct or scheduled request, listed in the result of an `exports` list (and, for a scheduled list, whose
-result no one reads, also sent to the dead-letter queue), and, for a queue record that can never
-succeed, sent to the dead-letter queue with its reason (or reported for SQS to redrive).
+direct or scheduled request (its text ending with the request's time, for a redrive of the failed run),
+listed in the result of an `exports` list and also sent to the dead-letter queue (an asynchronous caller
+never reads the result), and, for a queue record that can never succeed, sent to the dead-letter queue
+with its reason (or reported for SQS to redrive).
 """
 
 from __future__ import annotations
@@ -16,13 +17,23 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import ExportError, InvalidRequest
-from ges_backup_export.export_request import format_time
-from ges_backup_export.exporter import Exporter, Message, log_failure
-from ges_backup_export.observability import logger
+from ges_backup_export.exporter import Exporter
+from ges_backup_export.message_format import (
+    ERROR_CODE,
+    ERROR_MESSAGE,
+    MAX_MESSAGE_BYTES,
+    REQUESTED_AT,
+    DownstreamMessage,
+    format_time,
+    message_size,
+    sqs_text,
+)
+from ges_backup_export.observability import log_failure, logger
 from ges_backup_export.queues import SqsQueue
-from ges_backup_export.triggers import REQUESTED_AT, Batch, batch_from_body, batch_from_event, record_time
+from ges_backup_export.triggers import Batch, Submission, batch_from_body, batch_from_event, record_time
 
 MAX_REASON_LENGTH = 4000
+Result = DownstreamMessage | ExportError
 
 
 class Runner:
@@ -39,13 +50,12 @@ class Runner:
             raise
         results = self._run_batch(batch, deadline)
         if batch.is_list:
-            if batch.scheduled:
-                self._keep_failed_entries(batch, results)
+            self._keep_failed_entries(batch, results)
             return {"exports": [_entry(result) for result in results]}
-        result = results[0]
+        result, entry = results[0], batch.entries[0]
         if isinstance(result, ExportError):
-            raise result
-        return result
+            raise result.noting_request_time(entry.requested_at) if isinstance(entry, Submission) else result
+        return dict(result)
 
     def run_record(self, record: SQSRecord, deadline: Deadline) -> None:
         """One SQS record: returns when it is done or dead-lettered, raises to have SQS retry it."""
@@ -59,15 +69,15 @@ class Runner:
                 batch = batch_from_body(record.body, at)
             except InvalidRequest as error:
                 log_failure(error)
-                results: list[Message | ExportError] = [error]
+                results: list[Result] = [error]
             else:
                 results = self._run_batch(batch, deadline)
             self._settle(record, results, at)
         finally:
             logger.remove_keys(["message_id"])
 
-    def _run_batch(self, batch: Batch, deadline: Deadline) -> list[Message | ExportError]:
-        results: list[Message | ExportError] = []
+    def _run_batch(self, batch: Batch, deadline: Deadline) -> list[Result]:
+        results: list[Result] = []
         for entry in batch.entries:
             if isinstance(entry, ExportError):
                 log_failure(entry)
@@ -84,7 +94,7 @@ class Runner:
                 logger.remove_keys(["graph_id", "backup_id"])
         return results
 
-    def _settle(self, record: SQSRecord, results: list[Message | ExportError], at: datetime) -> None:
+    def _settle(self, record: SQSRecord, results: list[Result], at: datetime) -> None:
         failures = _failures(results)
         if not failures:
             return
@@ -103,14 +113,17 @@ class Runner:
             requested_at=at,
         )
 
-    def _keep_failed_entries(self, batch: Batch, results: list[Message | ExportError]) -> None:
-        """A scheduled list returns its per-entry errors, which no one reads: keep its failed requests in
-        the dead-letter queue too, or fail the run so that it reaches the on-failure destination."""
+    def _keep_failed_entries(self, batch: Batch, results: list[Result]) -> None:
+        """A list returns its per-entry errors, which an asynchronous caller never reads: keep its failed
+        requests in the dead-letter queue too. Without one, a scheduled run fails, so that it reaches the
+        on-failure destination; a direct caller has the result."""
         failures = _failures(results)
         if not failures:
             return
         if self._dead_letter is None:
-            raise failures[0][1]
+            if batch.scheduled:
+                raise failures[0][1]
+            return
         body = batch.replay_body()
         digest = hashlib.sha256(body.encode()).hexdigest()
         _send_dead_letter(
@@ -132,16 +145,27 @@ def _send_dead_letter(
     a queue record's reference time, so that a redrive resolves its placeholders the same."""
     first = failures[0][1]
     reason = first.message if single else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
-    attributes = {"error_code": first.code, "error_message": reason[:MAX_REASON_LENGTH]}
+    attributes = {ERROR_CODE: first.code}
     if requested_at is not None:
         attributes[REQUESTED_AT] = format_time(requested_at)
+    attributes[ERROR_MESSAGE] = _fitting_reason(body, attributes, reason[:MAX_REASON_LENGTH])
     queue.send(body, group_id=group_id, deduplication_id=deduplication_id, attributes=attributes)
     logger.error("request sent to the dead-letter queue", extra={"error_code": first.code})
 
 
-def _failures(results: list[Message | ExportError]) -> list[tuple[int, ExportError]]:
+def _fitting_reason(body: str, attributes: dict[str, str], reason: str) -> str:
+    """The reason, in characters SQS accepts, cut to what fits beside the body and the other attributes in
+    one message (the function's ERROR log line has it whole)."""
+    reason = sqs_text(reason)
+    room = MAX_MESSAGE_BYTES - message_size(body, {**attributes, ERROR_MESSAGE: ""})
+    if len(reason.encode()) <= room:
+        return reason
+    return reason.encode()[: max(room - 3, 0)].decode(errors="ignore") + "..."
+
+
+def _failures(results: list[Result]) -> list[tuple[int, ExportError]]:
     return [(index, result) for index, result in enumerate(results) if isinstance(result, ExportError)]
 
 
-def _entry(result: Message | ExportError) -> dict[str, Any]:
-    return {"error": result.as_dict()} if isinstance(result, ExportError) else result
+def _entry(result: Result) -> dict[str, Any]:
+    return {"error": result.as_dict()} if isinstance(result, ExportError) else dict(result)

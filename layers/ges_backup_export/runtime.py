@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from botocore.config import Config
 
+from ges_backup_export.aws_clients import CONFIG
 from ges_backup_export.deduplication import ExportRecords
 from ges_backup_export.exporter import Exporter
 from ges_backup_export.ges import GesClient
@@ -21,14 +21,12 @@ from ges_backup_export.runner import Runner
 from ges_backup_export.settings import Settings
 from ges_backup_export.token_source import TokenSource
 
-# Short timeouts and a few standard-mode retries: an AWS call must not eat the time GES needs.
-_AWS_CONFIG = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-
 
 @dataclass(frozen=True)
 class Runtime:
     records: ExportRecords
     runner: Runner
+    ges: GesClient
 
 
 def current_runtime() -> Runtime:
@@ -38,15 +36,15 @@ def current_runtime() -> Runtime:
 
 @lru_cache(maxsize=1)
 def _build(settings: Settings) -> Runtime:
-    sqs = boto3.client("sqs", config=_AWS_CONFIG)
+    sqs = boto3.client("sqs", config=CONFIG)
     tokens = TokenSource(
         settings.token_secret_id,
-        SecretsProvider(boto3_client=boto3.client("secretsmanager", config=_AWS_CONFIG)),
+        SecretsProvider(boto3_client=boto3.client("secretsmanager", config=CONFIG)),
     )
     records = ExportRecords(
         settings.idempotency_table_name,
         settings.idempotency_ttl_seconds,
-        boto3.client("dynamodb", config=_AWS_CONFIG),
+        boto3.client("dynamodb", config=CONFIG),
     )
     ges = GesClient(
         settings.ges_endpoint,
@@ -56,4 +54,4 @@ def _build(settings: Settings) -> Runtime:
     )
     exporter = Exporter(ges, records, SqsQueue(settings.downstream_queue_url, sqs), settings.ges_project_id)
     dead_letter = SqsQueue(settings.dead_letter_queue_url, sqs) if settings.dead_letter_queue_url else None
-    return Runtime(records=records, runner=Runner(exporter, dead_letter))
+    return Runtime(records=records, runner=Runner(exporter, dead_letter), ges=ges)

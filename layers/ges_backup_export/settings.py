@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from ges_backup_export.errors import ConfigurationError
-from ges_backup_export.export_request import check_id
+from ges_backup_export.ids import check_id
 
-DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400
+# 15 days: longer than any queue here keeps a message (14 days), so every redrive finds its export.
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 1_296_000
 DEFAULT_GES_TIMEOUT_SECONDS = 10.0
 DEFAULT_GES_MAX_ATTEMPTS = 3
 # The host of GES_ENDPOINT: a DNS name, an IPv4 address or a bracketed IPv6 address, then an optional port

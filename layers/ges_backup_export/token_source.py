@@ -7,6 +7,7 @@ token is never logged, and `scrub` removes it from any text that is about to lea
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -15,10 +16,24 @@ from botocore.exceptions import ClientError
 from ges_backup_export.errors import ConfigurationError, DependencyUnavailable
 
 CACHE_SECONDS = 300
+# Named explicitly: the stage a rotation moves last, and the one every reader must see.
+CURRENT_STAGE = "AWSCURRENT"
 # Secrets Manager answers that no retry can fix: the setting or the secret's permissions must change.
 _REFUSALS = frozenset(
     {"ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure", "InvalidRequestException"}
 )
+
+
+class TokenReader(Protocol):
+    """What a GES client needs of a token source."""
+
+    def get(self, *, refresh: bool = False) -> str:
+        """The token; `refresh=True` reads it anew (after GES answered 401)."""
+        ...
+
+    def scrub(self, text: str) -> str:
+        """`text` with every token this process has read replaced by `***`."""
+        ...
 
 
 class TokenSource:
@@ -30,7 +45,9 @@ class TokenSource:
     def get(self, *, refresh: bool = False) -> str:
         """The token; `refresh=True` bypasses the cache (after GES answered 401)."""
         try:
-            value = self._provider.get(self._secret_id, max_age=CACHE_SECONDS, force_fetch=refresh)
+            value = self._provider.get(
+                self._secret_id, max_age=CACHE_SECONDS, force_fetch=refresh, VersionStage=CURRENT_STAGE
+            )
         except GetParameterError as error:
             raise _secrets_manager_error(error) from None
         token = _token_from_secret(value)

@@ -1,6 +1,6 @@
 """From what a trigger delivers to export requests, each with its trigger and its time.
 
-Three shapes arrive (CONTRACT.md, "The three triggers"): SQS batches (`Records`), EventBridge
+Three shapes arrive (README, "The three triggers"): SQS batches (`Records`), EventBridge
 `Scheduled Event` envelopes (requests in `detail`, the tick time in `time`), and the request itself
 (console, CLI, EventBridge Scheduler `Input`). A request may also come as `{"exports": [...]}`.
 
@@ -18,17 +18,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.export_request import (
-    ExportRequest,
-    field_name,
-    format_time,
-    parse_request,
-    parse_time,
-)
+from ges_backup_export.errors import InvalidRequest, field_name
+from ges_backup_export.export_request import ExportRequest, parse_request, parse_time
+from ges_backup_export.message_format import REQUESTED_AT, format_time, is_envelope
 
 MAX_EXPORTS_PER_EVENT = 100
-REQUESTED_AT = "requested_at"  # the message attribute that carries a record's reference time
 
 
 class Trigger(StrEnum):
@@ -90,7 +84,7 @@ def batch_from_event(event: object, now: datetime) -> Batch:
     """The requests of a direct or scheduled invocation. An event with no request is an InvalidRequest."""
     if not isinstance(event, dict):
         raise InvalidRequest("event", 'must be a JSON object: an export request or {"exports": [...]}')
-    if "detail-type" in event and "detail" in event:
+    if is_envelope(event):
         tick = parse_time(event.get("time"), "time")
         detail = event["detail"]
         if detail in ({}, None):

@@ -7,6 +7,7 @@ and a `Function` to invoke the real handler and read the queues it writes to.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -22,8 +23,9 @@ import boto3
 import pytest
 import requests
 
-from ges_backup_export.errors import ExportError
+from ges_backup_export.errors import ConfigurationError, ExportError
 from ges_backup_export.observability import logger
+from ges_backup_export.runtime import current_runtime
 from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
 from local.aws_proxy import AwsProxy
 from local.fake_ges import FakeGes
@@ -99,12 +101,22 @@ class Message:
 
 
 class Function:
-    """The deployed function, locally: invoke it as Lambda would and look at what it sent."""
+    """The deployed function, locally: invoke it as Lambda would and look at what it sent.
+
+    `sleep`, when set, replaces the GES client's waits between attempts (e.g. to record them)."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.handler = load_handler()
+        self._handler = load_handler()
         self.sqs = boto3.client("sqs")
+        self.sleep: Callable[[float], None] | None = None
+
+    def handler(self, event: Any, context: Any) -> Any:
+        """The real handler, with the GES client of the current settings waiting through `sleep`."""
+        if self.sleep is not None:
+            with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
+                current_runtime().ges.sleep = self.sleep
+        return self._handler(event, context)
 
     def invoke(self, event: Any, timeout_seconds: float = 120.0) -> Any:
         result = self.handler(copy.deepcopy(event), LocalContext(timeout_seconds=timeout_seconds))
@@ -164,6 +176,14 @@ def stack(aws: AwsProxy, ges: FakeGes, monkeypatch: pytest.MonkeyPatch) -> Stack
 @pytest.fixture
 def function(stack: Stack) -> Function:
     return Function(stack)
+
+
+@pytest.fixture
+def pauses(function: Function) -> list[float]:
+    """The waits between GES attempts, recorded instead of slept."""
+    waited: list[float] = []
+    function.sleep = waited.append
+    return waited
 
 
 @pytest.fixture

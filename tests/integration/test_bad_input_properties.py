@@ -256,6 +256,9 @@ def test_a_field_that_could_steer_the_call_is_refused_before_any_call(
         [entry] = result["exports"]
         assert entry["error"]["code"] == "InvalidRequest"
         assert entry["error"]["message"].startswith(f"exports[0].{key}: unknown field")
+        [dead] = function.take("InputDeadLetterQueue")  # a list's failed requests are kept there too
+        assert dead.body == {"exports": [steering]}
+        assert dead.attributes["error_code"] == "InvalidRequest"
     else:
         event = (
             steering

@@ -17,7 +17,6 @@ from typing import Any
 import boto3
 import pytest
 
-from ges_backup_export import ges as ges_module
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from tests.conftest import canary_token
@@ -133,7 +132,7 @@ def test_a_queued_request_ends_in_one_place(
     monkeypatch: pytest.MonkeyPatch,
     case: Case,
 ) -> None:
-    monkeypatch.setattr(ges_module, "pause", lambda seconds: None)
+    function.sleep = lambda seconds: None
     monkeypatch.setenv("GES_TIMEOUT_SECONDS", "0.3")
     with monkeypatch.context() as during_the_fault:
         case.inject(Scene(function, ges, aws, during_the_fault))

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import boto3
 import pytest
 
-from ges_backup_export import ges as ges_module
 from local.fake_ges import FakeGes, Fault
 from tests.conftest import canary_token
 from tests.integration.conftest import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event, wait_for
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/f/"}
-
-
-@pytest.fixture
-def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The waits between GES attempts, recorded instead of slept."""
-    waited: list[float] = []
-    monkeypatch.setattr(ges_module, "pause", waited.append)
-    return waited
+TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
 @pytest.mark.parametrize("style", ["snake", "camel"])
@@ -33,7 +26,8 @@ def test_a_ges_refusal_carries_its_code_and_message_and_is_not_retried(
 
     error = function.invoke_failing(REQUEST)
 
-    assert str(error) == f"{code}: Refused for a reason."
+    # The text ends with the request's time, which a redrive of a failed asynchronous run keeps.
+    assert re.fullmatch(rf"{code}: Refused for a reason\. \[requested_at {TIME}\]", str(error))
     assert len(ges.export_calls) == 1
 
 
@@ -352,9 +346,28 @@ class TestScheduledLists:
         assert error.code == "GES.7024"
         assert len(function.downstream()) == 1
 
-    def test_a_direct_list_shows_its_errors_to_the_caller_only(
+    def test_a_direct_list_shows_its_errors_to_the_caller_and_keeps_them_in_the_dead_letter_queue(
         self, function: Function, graphs: Graphs
     ) -> None:
+        """Invoked asynchronously (`--invocation-type Event`, a rule with a constant Input), nobody reads
+        the result: the failed requests must be kept where a person looks."""
+        gone = {**REQUEST, "backup_id": "gone"}
+        result = function.invoke({"exports": [REQUEST, gone]})
+
+        assert result["exports"][1]["error"]["code"] == "GES.7024"
+        (dead,) = function.take("InputDeadLetterQueue")
+        assert dead.attributes["error_code"] == "GES.7024"
+        assert dead.attributes["error_message"].startswith("exports[1]: GES.7024: ")
+        requested_at = result["exports"][0]["requested_at"]
+        assert dead.body == {
+            "exports": [{**entry, "scheduled_time": requested_at} for entry in (REQUEST, gone)]
+        }
+
+    def test_a_direct_list_without_a_dead_letter_queue_shows_its_errors_to_the_caller(
+        self, function: Function, graphs: Graphs, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "")
+
         result = function.invoke({"exports": [REQUEST, {**REQUEST, "backup_id": "gone"}]})
 
         assert result["exports"][1]["error"]["code"] == "GES.7024"

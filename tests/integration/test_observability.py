@@ -37,10 +37,14 @@ def test_ids_of_one_request_do_not_stay_on_the_lines_of_the_next(
     function.invoke(sample_event("sqs_batch.json"))
     function.invoke({"exports": [{"graph_id": "nope"}]})
 
-    last = function_logs()[-1]
-    assert last["message"] == "export failed"
-    assert "message_id" not in last
-    assert "graph_id" not in last
+    failed, dead_lettered = function_logs()[-2:]
+    assert (failed["message"], dead_lettered["message"]) == (
+        "export failed",
+        "request sent to the dead-letter queue",
+    )
+    for last in (failed, dead_lettered):
+        assert "message_id" not in last
+        assert "graph_id" not in last
 
 
 def test_a_failure_line_carries_its_code(function: Function, graphs: Graphs, function_logs: Logs) -> None:

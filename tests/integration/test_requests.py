@@ -96,13 +96,13 @@ def test_latest_is_the_newest_successful_backup_beyond_the_first_page(
 ) -> None:
     # 250 backups listed oldest first, except: the newest successful one sits on the second page of
     # 100 (index 150), and a still newer failed one on the third (index 240).
-    stamps = {150: 1_797_000_000_000, 240: 1_798_000_000_000}
+    stamps = {150: 1_795_500_000_000, 240: 1_795_600_000_000}
     ids = [
         ges.add_backup(
             PROJECT,
             "big",
             status="failed" if index == 240 else "success",
-            start_timestamp=stamps.get(index, 1_796_000_000_000 + index * 1000),
+            start_timestamp=stamps.get(index, 1_794_000_000_000 + index * 1000),
         )
         for index in range(250)
     ]

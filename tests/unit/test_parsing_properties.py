@@ -23,19 +23,19 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from urllib3.util import parse_url
 
+from ges_backup_export.bounded_http import BoundedSession
 from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import InvalidRequest
+from ges_backup_export.errors import InvalidRequest, field_name
 from ges_backup_export.export_request import (
     ExportIdentity,
     ExportRequest,
     check_export_path_template,
-    check_id,
-    field_name,
     parse_request,
     parse_time,
     resolve_export_path,
 )
 from ges_backup_export.ges import GesClient
+from ges_backup_export.ids import check_id
 from ges_backup_export.triggers import (
     Batch,
     Submission,
@@ -518,7 +518,10 @@ class RecordingSession:
         answer: dict[str, Any] = (
             {"job_id": "ff8080815f9a3c84015f9a438ff70001"}
             if method == "POST"
-            else {"backup_count": 1, "backup_list": [{"id": "b-1", "status": "success"}]}
+            else {
+                "backup_count": 1,
+                "backup_list": [{"id": "b-1", "status": "success", "end_timestamp": 1_795_000_000_000}],
+            }
         )
         return _Answer(answer)
 
@@ -544,7 +547,8 @@ class StaticTokens:
 
 
 def ges_client(session: RecordingSession) -> GesClient:
-    return GesClient(ENDPOINT, StaticTokens(), timeout=1.0, max_attempts=1, session=session)
+    http = BoundedSession(session)  # type: ignore[arg-type]
+    return GesClient(ENDPOINT, StaticTokens(), timeout=1.0, max_attempts=1, http=http)
 
 
 def assert_exact_url(url: str, expected_path: str) -> None:
@@ -579,7 +583,7 @@ def test_every_accepted_id_builds_exactly_the_export_url(project_id: str, graph_
     client = ges_client(session)
     identity = ExportIdentity(project_id, graph_id, "b-1", "b-ucket/x/")
 
-    client.latest_successful_backup(project_id, graph_id, Deadline(at=None))
+    client.latest_successful_backup(project_id, graph_id, datetime.now(UTC), Deadline(at=None))
     client.export_backup(identity, Deadline(at=None))
 
     [(get, list_url, _), (post, export_url, _)] = session.calls

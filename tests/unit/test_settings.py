@@ -58,7 +58,7 @@ def test_required_variables_alone_give_settings_with_defaults() -> None:
 
 def test_defaults_are_those_of_the_contract() -> None:
     assert (DEFAULT_IDEMPOTENCY_TTL_SECONDS, DEFAULT_GES_TIMEOUT_SECONDS, DEFAULT_GES_MAX_ATTEMPTS) == (
-        86400,
+        1296000,
         10,
         3,
     )
@@ -238,7 +238,7 @@ def test_numeric_setting_is_read(name: str, raw: str, attribute: str, expected: 
 @pytest.mark.parametrize(
     ("name", "attribute", "default"),
     [
-        ("IDEMPOTENCY_TTL_SECONDS", "idempotency_ttl_seconds", 86400),
+        ("IDEMPOTENCY_TTL_SECONDS", "idempotency_ttl_seconds", 1296000),
         ("GES_MAX_ATTEMPTS", "ges_max_attempts", 3),
         ("GES_TIMEOUT_SECONDS", "ges_timeout_seconds", 10.0),
     ],

@@ -21,8 +21,8 @@ class FakeProvider:
         self._values = list(values)
         self.calls: list[dict[str, Any]] = []
 
-    def get(self, name: str, max_age: int, force_fetch: bool) -> object:
-        self.calls.append({"name": name, "max_age": max_age, "force_fetch": force_fetch})
+    def get(self, name: str, max_age: int, force_fetch: bool, **sdk_options: str) -> object:
+        self.calls.append({"name": name, "max_age": max_age, "force_fetch": force_fetch, **sdk_options})
         return self._values.pop(0) if len(self._values) > 1 else self._values[0]
 
 
@@ -167,19 +167,22 @@ def test_refusal_names_the_secret_setting(secret: str) -> None:
 # --- TokenSource ----------------------------------------------------------------------------------
 
 
-def test_get_reads_the_named_secret_with_the_cache() -> None:
+def test_get_reads_the_named_secret_at_its_current_stage_with_the_cache() -> None:
     tokens, provider = source(TOKEN)
 
     assert tokens.get() == TOKEN
-    assert provider.calls == [{"name": SECRET_ID, "max_age": CACHE_SECONDS, "force_fetch": False}]
+    assert provider.calls == [
+        {"name": SECRET_ID, "max_age": CACHE_SECONDS, "force_fetch": False, "VersionStage": "AWSCURRENT"}
+    ]
 
 
-def test_refresh_bypasses_the_cache() -> None:
+def test_refresh_bypasses_the_cache_and_still_reads_the_current_stage() -> None:
     tokens, provider = source(TOKEN)
 
     tokens.get(refresh=True)
 
     assert provider.calls[0]["force_fetch"] is True
+    assert provider.calls[0]["VersionStage"] == "AWSCURRENT"
 
 
 def test_get_parses_a_json_secret() -> None:

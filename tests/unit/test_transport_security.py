@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 from urllib3.util import parse_url
 
+from ges_backup_export.bounded_http import BoundedSession
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import ConfigurationError, GesRefused
 from ges_backup_export.export_request import ExportIdentity
@@ -68,7 +69,7 @@ def client_with(adapter: RecordingAdapter) -> GesClient:
     session = requests.Session()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return GesClient(ENDPOINT, Tokens(), timeout=1.0, max_attempts=1, session=session)
+    return GesClient(ENDPOINT, Tokens(), timeout=1.0, max_attempts=1, http=BoundedSession(session))
 
 
 # --- TLS -----------------------------------------------------------------------------------------------
@@ -77,7 +78,7 @@ def client_with(adapter: RecordingAdapter) -> GesClient:
 def test_the_default_session_verifies_tls() -> None:
     client = GesClient(ENDPOINT, Tokens(), timeout=1.0, max_attempts=1)
 
-    assert client._session.verify is True
+    assert client._http.session.verify is True
 
 
 @pytest.mark.parametrize("empty", [None, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])

@@ -1,0 +1,167 @@
+"""Settle exports whose outcome is unknown, once you have looked at the graph's jobs in GES.
+
+    python -m ops.settle --stack STACK                                   # list the unknown exports
+    python -m ops.settle --stack STACK started EXPORT --job-id JOB_ID     # it started, as that job
+    python -m ops.settle --stack STACK not-started EXPORT                 # it did not start
+    python -m ops.settle --table TABLE --downstream QUEUE_URL ...         # without a stack
+
+An export is unknown when GES answered 500, 504 or nothing after the export request was sent, or when
+the invocation handling it died: GES may have started it, and has no idempotency key, so the function
+never sends it again (every request for it ends ExportOutcomeUnknown and is dead-lettered). EXPORT is
+the reference the error message and this list show (the record's key after `#`).
+
+- `started`: the export becomes the started export JOB_ID: its downstream message is sent once, now,
+  and every later request for it gets JOB_ID back as a duplicate (so a redrive of its dead-lettered
+  request delivers nothing twice; delete that message instead).
+- `not-started`: the export is forgotten; the next request for it exports. Then redrive its
+  dead-lettered request (`python -m ops.redrive --stack STACK --message-id ID --apply`).
+
+Both change a record only while it is still unknown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import boto3
+
+from ges_backup_export.deduplication import ExportRecords
+from ges_backup_export.errors import ExportError
+from ges_backup_export.queues import SqsQueue, send_downstream
+from ges_backup_export.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
+from ges_backup_export.settlement import SettleError, Settlement, UnknownExport
+from ops.stack import StackError, output, stack_outputs
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# A settle run's lock on the delivery expires after this, should the run die while sending.
+DELIVERY_LOCK_MILLIS = 60_000
+
+
+class _ToolContext:
+    """What the idempotency lock reads of a Lambda context: how long the holder may take."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return DELIVERY_LOCK_MILLIS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """0 when done (a listing included), 1 on an error, 2 on bad usage."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.table and not args.downstream and args.action == "started":
+        parser.error("started needs the downstream queue: give --downstream URL with --table")
+    try:
+        table, downstream = _where(args)
+        dynamodb: DynamoDBClient = boto3.client("dynamodb")
+        settlement = Settlement(table, dynamodb)
+        if args.action == "started":
+            _started(settlement, ExportRecords(table, args.ttl_seconds, dynamodb), downstream, args)
+        elif args.action == "not-started":
+            _not_started(settlement, args)
+        else:
+            print(listing(settlement.unknown()))
+    except (SettleError, StackError) as error:
+        print(f"settle: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _started(
+    settlement: Settlement, records: ExportRecords, downstream: str, args: argparse.Namespace
+) -> None:
+    started = settlement.started(args.export, args.job_id)
+    message = started["message"]
+    queue = SqsQueue(downstream, boto3.client("sqs"))
+    records.register_lambda_context(_ToolContext())  # type: ignore[arg-type]
+    try:
+        records.redeliver_once(message, started, lambda: print_sent(send_downstream(queue, message)))
+    except ExportError as error:
+        raise SettleError(
+            f"export {args.export} is now recorded as job {args.job_id}, but its downstream message was not "
+            f"sent ({error}); the next request for the export sends it"
+        ) from None
+    print(
+        f"export {args.export}: started as job {args.job_id}; its downstream message is sent. Delete its "
+        "dead-lettered request (a redrive of it would only return the job as a duplicate)."
+    )
+
+
+def print_sent(message_id: str) -> None:
+    print(f"downstream message sent (SQS message id {message_id})")
+
+
+def _not_started(settlement: Settlement, args: argparse.Namespace) -> None:
+    export = settlement.not_started(args.export)
+    print(
+        f"export {args.export} (graph {export['graph_id']}, backup {export['backup_id']}, path "
+        f"{export['export_path']}) is forgotten: the next request for it exports. Redrive its "
+        "dead-lettered request: python -m ops.redrive ... --message-id <ID> --apply"
+    )
+
+
+def listing(unknown: list[UnknownExport]) -> str:
+    """The unknown exports, oldest first, with what a person needs to look them up in GES."""
+    if not unknown:
+        return "No export has an unknown outcome."
+    lines = [f"{len(unknown)} exports with an unknown outcome, oldest first:"]
+    for entry in unknown:
+        export = entry.export
+        lines += [
+            "",
+            f"export {entry.reference}  since {entry.since}",
+            f"  project {export.get('project_id')}  graph {export.get('graph_id')}  "
+            f"backup {export.get('backup_id')}",
+            f"  path {export.get('export_path')}  "
+            f"({export.get('trigger')}, requested {export.get('requested_at')})",
+            f"  why: {entry.reason}",
+        ]
+    lines += [
+        "",
+        "Look for each in the graph's jobs in GES (GET /v2/{project_id}/graphs/jobs, or the console) and",
+        "in its OBS directory, then: started EXPORT --job-id JOB_ID, or: not-started EXPORT.",
+    ]
+    return "\n".join(lines)
+
+
+def _where(args: argparse.Namespace) -> tuple[str, str]:
+    """The idempotency table and the downstream queue: from the stack's outputs, or as given."""
+    if args.stack:
+        outputs = stack_outputs(args.stack)
+        return output(outputs, "IdempotencyTableName", args.stack), output(
+            outputs, "DownstreamQueueUrl", args.stack
+        )
+    return args.table, args.downstream
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.settle",
+        description="List exports whose outcome is unknown, and settle each one after checking GES.",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", metavar="NAME", help="the deployed stack (its outputs name the rest)")
+    where.add_argument("--table", metavar="NAME", help="the idempotency table (with --downstream)")
+    parser.add_argument("--downstream", metavar="URL", help="the downstream queue (with --table)")
+    parser.add_argument(
+        "--ttl-seconds",
+        type=int,
+        default=DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+        help="the function's IDEMPOTENCY_TTL_SECONDS (how long a settled export stays remembered)",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="{list,started,not-started}")
+    actions.add_parser("list", help="the exports whose outcome is unknown (the default)")
+    started = actions.add_parser("started", help="it started, as job JOB_ID: deliver and remember it")
+    started.add_argument("export", metavar="EXPORT", help="the export's reference")
+    started.add_argument("--job-id", required=True, help="GES's job id of the export")
+    not_started = actions.add_parser("not-started", help="it did not start: forget it")
+    not_started.add_argument("export", metavar="EXPORT", help="the export's reference")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
