@@ -1,6 +1,6 @@
 """Suite-wide guard: no GES token may appear in anything the suite captures.
 
-Every token the tests hand to the fake GES is made by `canary_token`, which plants a marker after
+Every token the tests hand to the fake GES is made by `tests.tokens.canary_token`, which plants a marker after
 every 500 characters. After each test phase, the captured stdout, stderr and log records (where the
 function's Powertools JSON lines land) and any failure report are searched for the marker; a hit
 fails the run at the end, naming the tests.
@@ -12,25 +12,13 @@ import os
 
 import pytest
 
-from local.fake_ges import make_token
 from tests import reliability
+from tests.tokens import CANARY
 
-CANARY = "TOKENCANARY"
 _leaks: list[str] = []
 
 # The function logs at DEBUG throughout the suite, so that every line it can write is searched.
 os.environ["POWERTOOLS_LOG_LEVEL"] = "DEBUG"
-
-
-def canary_token(size: int = 6144) -> str:
-    """A multi-KB token, like IAM's, in which any 520-character slice holds the marker."""
-    token = make_token(size)
-    return "".join(token[start : start + 500] + CANARY for start in range(0, size, 500))
-
-
-def assert_no_token(value: object) -> None:
-    """Fail if a token (or a slice of one) is in `value`'s text."""
-    assert CANARY not in repr(value), "a GES token leaked"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -7,46 +7,30 @@ and a `Function` to invoke the real handler and read the queues it writes to.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import io
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
-from ges_backup_export.errors import ConfigurationError, ExportError
 from ges_backup_export.observability import logger
-from ges_backup_export.runtime import current_runtime
-from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
+from local.aws import Stack, aws_environment, deploy, moto_server
 from local.aws_proxy import AwsProxy
 from local.fake_ges import FakeGes
-from local.lambda_runtime import LocalContext, QueuePoller, load_handler
 from tests import reliability
-from tests.conftest import assert_no_token, canary_token
-
-PROJECT = "0a1b2c3d4e5f67890a1b2c3d4e5f6789"
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-def sample_event(name: str) -> Any:
-    return json.loads((EVENTS / name).read_text())
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll until `condition()` is true (for work another thread finishes)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+from tests.stand_ins import (
+    FRIENDS_BACKUP,
+    FRIENDS_PROJECT,
+    MOVIES_BACKUP,
+    PROJECT,
+    Function,
+    Graphs,
+)
+from tests.tokens import assert_no_token, canary_token
 
 
 @pytest.fixture(scope="session")
@@ -90,75 +74,6 @@ def ges(ges_server: FakeGes) -> Iterator[FakeGes]:
     reliability.add("fault_injections", ges_server.faults_fired - fired)
 
 
-@dataclass
-class Message:
-    raw_body: str
-    attributes: dict[str, str]
-
-    @property
-    def body(self) -> Any:
-        return json.loads(self.raw_body)
-
-
-class Function:
-    """The deployed function, locally: invoke it as Lambda would and look at what it sent.
-
-    `sleep`, when set, replaces the GES client's waits between attempts (e.g. to record them)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self._handler = load_handler()
-        self.sqs = boto3.client("sqs")
-        self.sleep: Callable[[float], None] | None = None
-
-    def handler(self, event: Any, context: Any) -> Any:
-        """The real handler, with the GES client of the current settings waiting through `sleep`."""
-        if self.sleep is not None:
-            with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
-                current_runtime().ges.sleep = self.sleep
-        return self._handler(event, context)
-
-    def invoke(self, event: Any, timeout_seconds: float = 120.0) -> Any:
-        result = self.handler(copy.deepcopy(event), LocalContext(timeout_seconds=timeout_seconds))
-        assert_no_token(result)
-        return result
-
-    def invoke_failing(self, event: Any, timeout_seconds: float = 120.0) -> ExportError:
-        with pytest.raises(ExportError) as raised:
-            self.invoke(event, timeout_seconds)
-        assert_no_token(str(raised.value))
-        return raised.value
-
-    def send_to_input(self, body: Any) -> str:
-        text = body if isinstance(body, str) else json.dumps(body)
-        return self.sqs.send_message(QueueUrl=self.stack.queue_urls["InputQueue"], MessageBody=text)[
-            "MessageId"
-        ]
-
-    def poller(self, **options: Any) -> QueuePoller:
-        return QueuePoller(
-            self.handler,
-            self.stack.queue_urls["InputQueue"],
-            self.stack.queue_arns["InputQueue"],
-            batch_size=self.stack.queue_batch_size(),
-            **options,
-        )
-
-    def take(self, queue: str) -> list[Message]:
-        """Every message now in the queue (by logical id), removed from it."""
-        messages = take_messages(self.stack.queue_urls[queue])
-        assert_no_token(messages)
-        return [Message(message["Body"], string_attributes(message)) for message in messages]
-
-    def downstream(self) -> list[dict[str, Any]]:
-        return [message.body for message in self.take("DownstreamQueue")]
-
-    def idempotency_records(self) -> list[dict[str, Any]]:
-        """The idempotency table's items, attribute values unwrapped."""
-        items = boto3.client("dynamodb").scan(TableName=self.stack.table_name)["Items"]
-        return [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
-
-
 @pytest.fixture
 def stack(aws: AwsProxy, ges: FakeGes, monkeypatch: pytest.MonkeyPatch) -> Stack:
     requests.post(f"{aws.url}/moto-api/reset", timeout=10).raise_for_status()
@@ -198,18 +113,6 @@ def function_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     if previous is not None:
         previous.write(stream.getvalue())
     assert_no_token(stream.getvalue())
-
-
-MOVIES_BACKUP = "7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
-FRIENDS_PROJECT = "0b8f5c1d2e3a4b5c6d7e8f9a0b1c2d3e"
-FRIENDS_BACKUP = "2e4d6f80-1a3c-4e5f-8a9b-0c1d2e3f4a5b"
-
-
-@dataclass
-class Graphs:
-    """The graphs and backups the sample events in events/ name."""
-
-    movies_latest: str
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from ges_backup_export.errors import ExportError, InvalidRequest
 from ges_backup_export.triggers import Batch, Submission, batch_from_body, batch_from_event, is_queue_event
 from local.fake_ges import Call, FakeGes
 from tests import reliability
-from tests.integration.conftest import MOVIES_BACKUP, PROJECT, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 from tests.unit.test_parsing_properties import (
     REDIRECT_KEYS,
     REDIRECT_VALUES,

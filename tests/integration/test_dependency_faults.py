@@ -10,7 +10,7 @@ import boto3
 
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
-from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs, wait_for
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, wait_for
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/d/"}
 ALWAYS = None

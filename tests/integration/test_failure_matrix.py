@@ -19,8 +19,8 @@ import pytest
 
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
-from tests.conftest import canary_token
-from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs
+from tests.tokens import canary_token
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/m/"}
 DOWNSTREAM = "downstream"

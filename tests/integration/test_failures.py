@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from local.fake_ges import FakeGes, Fault
-from tests.conftest import canary_token
-from tests.integration.conftest import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event, wait_for
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event, wait_for
+from tests.tokens import canary_token
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/f/"}
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"

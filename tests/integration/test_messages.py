@@ -10,7 +10,7 @@ import pytest
 
 from ges_backup_export.export_request import ExportIdentity
 from local.fake_ges import FakeGes
-from tests.integration.conftest import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/{graph_id}/{date}/"}
 FIELDS = {"job_id", "project_id", "graph_id", "backup_id", "export_path", "trigger", "requested_at"}

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from local.fake_ges import FakeGes, Fault
-from tests.conftest import CANARY
-from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs, sample_event
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, sample_event
+from tests.tokens import CANARY
 
 Logs = Callable[[], list[dict[str, Any]]]
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/o/"}

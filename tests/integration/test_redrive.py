@@ -24,7 +24,7 @@ from local.aws import queue_depth, string_attributes, take_messages
 from local.fake_ges import FakeGes, Fault
 from ops import redrive, settle
 from ops.redrive import Redrive, RedriveError, main
-from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/redrive/"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local.fake_ges import FakeGes
-from tests.integration.conftest import MOVIES_BACKUP, PROJECT, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/"}
 

@@ -22,7 +22,7 @@ from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from local.lambda_runtime import poll_until_stopped
 from tests import reliability
-from tests.integration.conftest import MOVIES_BACKUP, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs
 
 MESSAGES = 500
 DUPLICATES = MESSAGES * 20 // 100

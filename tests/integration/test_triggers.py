@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from local.fake_ges import FakeGes
-from tests.integration.conftest import (
+from tests.stand_ins import (
     FRIENDS_BACKUP,
     FRIENDS_PROJECT,
     MOVIES_BACKUP,

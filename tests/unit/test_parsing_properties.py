@@ -45,6 +45,7 @@ from ges_backup_export.triggers import (
     is_queue_event,
 )
 from tests import reliability
+from tests.tokens import StaticTokens
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 27, 9, 30, 15, tzinfo=UTC)
@@ -534,16 +535,6 @@ class _Answer:
 
     def json(self) -> dict[str, Any]:
         return self._body
-
-
-class StaticTokens:
-    """Stands in for TokenSource."""
-
-    def get(self, *, refresh: bool = False) -> str:
-        return "test-token"
-
-    def scrub(self, text: str) -> str:
-        return text.replace("test-token", "***")
 
 
 def ges_client(session: RecordingSession) -> GesClient:

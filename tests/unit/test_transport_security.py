@@ -23,6 +23,7 @@ from ges_backup_export.export_request import ExportIdentity
 from ges_backup_export.ges import GesClient
 from ges_backup_export.settings import Settings
 from tests import reliability
+from tests.tokens import STATIC_TOKEN, StaticTokens
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted([*(ROOT / "layers").rglob("*.py"), *(ROOT / "functions").rglob("*.py")])
@@ -30,16 +31,6 @@ ENDPOINT = "https://ges.cn-north-4.myhuaweicloud.com"
 IDENTITY = ExportIdentity("0a1b2c3d", "movies", "b-1", "ges-backups/movies/")
 # What requests itself sends, besides the token; anything else would have come from somewhere else.
 REQUESTS_HEADERS = {"user-agent", "accept-encoding", "accept", "connection", "content-length", "content-type"}
-
-
-class Tokens:
-    """Stands in for TokenSource."""
-
-    def get(self, *, refresh: bool = False) -> str:
-        return "test-token"
-
-    def scrub(self, text: str) -> str:
-        return text.replace("test-token", "***")
 
 
 class RecordingAdapter(BaseAdapter):
@@ -69,14 +60,14 @@ def client_with(adapter: RecordingAdapter) -> GesClient:
     session = requests.Session()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return GesClient(ENDPOINT, Tokens(), timeout=1.0, max_attempts=1, http=BoundedSession(session))
+    return GesClient(ENDPOINT, StaticTokens(), timeout=1.0, max_attempts=1, http=BoundedSession(session))
 
 
 # --- TLS -----------------------------------------------------------------------------------------------
 
 
 def test_the_default_session_verifies_tls() -> None:
-    client = GesClient(ENDPOINT, Tokens(), timeout=1.0, max_attempts=1)
+    client = GesClient(ENDPOINT, StaticTokens(), timeout=1.0, max_attempts=1)
 
     assert client._http.session.verify is True
 
@@ -187,7 +178,7 @@ def test_a_request_carries_the_token_and_nothing_but_what_requests_adds() -> Non
     names = {name.lower() for name in request.headers}
     assert "x-auth-token" in names
     assert names - {"x-auth-token"} <= REQUESTS_HEADERS
-    assert request.headers["X-Auth-Token"] == "test-token"
+    assert request.headers["X-Auth-Token"] == STATIC_TOKEN
 
 
 def _nodes(path: Path) -> list[ast.AST]:

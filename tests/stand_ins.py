@@ -1,0 +1,126 @@
+"""The function under test and the sample data it runs on, for the integration tests.
+
+`Function` invokes the real handler as Lambda would (with a context that has a deadline) and reads the
+queues and the table it writes to; the fixtures that build it live in tests/integration/conftest.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from ges_backup_export.errors import ConfigurationError, ExportError
+from ges_backup_export.runtime import current_runtime
+from local.aws import Stack, string_attributes, take_messages
+from local.fake_ges import (
+    SAMPLE_BACKUP_ID,
+    SAMPLE_OTHER_BACKUP_ID,
+    SAMPLE_OTHER_PROJECT_ID,
+    SAMPLE_PROJECT_ID,
+)
+from local.lambda_runtime import LocalContext, QueuePoller, load_handler
+from tests.tokens import assert_no_token
+
+# The project, graphs and backups the sample events in events/ name.
+PROJECT = SAMPLE_PROJECT_ID
+MOVIES_BACKUP = SAMPLE_BACKUP_ID
+FRIENDS_PROJECT = SAMPLE_OTHER_PROJECT_ID
+FRIENDS_BACKUP = SAMPLE_OTHER_BACKUP_ID
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def sample_event(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll until `condition()` is true (for work another thread finishes)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@dataclass
+class Message:
+    raw_body: str
+    attributes: dict[str, str]
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.raw_body)
+
+
+class Function:
+    """The deployed function, locally: invoke it as Lambda would and look at what it sent.
+
+    `sleep`, when set, replaces the GES client's waits between attempts (e.g. to record them)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._handler = load_handler()
+        self.sqs = boto3.client("sqs")
+        self.sleep: Callable[[float], None] | None = None
+
+    def handler(self, event: Any, context: Any) -> Any:
+        """The real handler, with the GES client of the current settings waiting through `sleep`."""
+        if self.sleep is not None:
+            with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
+                current_runtime().ges.sleep = self.sleep
+        return self._handler(event, context)
+
+    def invoke(self, event: Any, timeout_seconds: float = 120.0) -> Any:
+        result = self.handler(copy.deepcopy(event), LocalContext(timeout_seconds=timeout_seconds))
+        assert_no_token(result)
+        return result
+
+    def invoke_failing(self, event: Any, timeout_seconds: float = 120.0) -> ExportError:
+        with pytest.raises(ExportError) as raised:
+            self.invoke(event, timeout_seconds)
+        assert_no_token(str(raised.value))
+        return raised.value
+
+    def send_to_input(self, body: Any) -> str:
+        text = body if isinstance(body, str) else json.dumps(body)
+        return self.sqs.send_message(QueueUrl=self.stack.queue_urls["InputQueue"], MessageBody=text)[
+            "MessageId"
+        ]
+
+    def poller(self, **options: Any) -> QueuePoller:
+        return QueuePoller(
+            self.handler,
+            self.stack.queue_urls["InputQueue"],
+            self.stack.queue_arns["InputQueue"],
+            batch_size=self.stack.queue_batch_size(),
+            **options,
+        )
+
+    def take(self, queue: str) -> list[Message]:
+        """Every message now in the queue (by logical id), removed from it."""
+        messages = take_messages(self.stack.queue_urls[queue])
+        assert_no_token(messages)
+        return [Message(message["Body"], string_attributes(message)) for message in messages]
+
+    def downstream(self) -> list[dict[str, Any]]:
+        return [message.body for message in self.take("DownstreamQueue")]
+
+    def idempotency_records(self) -> list[dict[str, Any]]:
+        """The idempotency table's items, attribute values unwrapped."""
+        items = boto3.client("dynamodb").scan(TableName=self.stack.table_name)["Items"]
+        return [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
+
+
+@dataclass
+class Graphs:
+    """The graphs and backups the sample events in events/ name."""
+
+    movies_latest: str
