@@ -106,7 +106,7 @@ def _create_queue(
 ) -> None:
     attributes: dict[QueueAttributeNameType, str] = {
         key: str(_resolve(properties[key], parameters, {}))
-        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "FifoQueue")
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize", "FifoQueue")
         if key in properties
     }
     redrive = properties.get("RedrivePolicy")

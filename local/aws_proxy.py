@@ -5,6 +5,10 @@ service (from the SigV4 credential scope) and action (the JSON protocols' `X-Amz
 protocol's `Action`), e.g. `dynamodb.PutItem`; the count of each name is what the benchmark and the
 request-cost tests read. A fault injected for an action answers in moto's place: an AWS error (botocore
 retries a 5xx and throttling per its retry mode) or a connection closed without an answer.
+
+It also refuses what real SQS refuses and moto 5.2.5 lets through: a `SendMessage` whose body or string
+attribute holds a character outside SQS's set, or whose body and attributes together exceed
+SQS_MAX_MESSAGE_BYTES (the size template.yaml gives the input queue and its dead-letter queue).
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+# SQS's own rules, written here independently of the function's code (ges_backup_export.message_format),
+# so that a mistake there is caught here rather than shared.
+SQS_MAX_MESSAGE_BYTES = 262_144
+_NOT_FOR_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -164,6 +172,8 @@ class _Forwarder(BaseHTTPRequestHandler):
         if action != "unsigned":
             self.owner._count(action)
         fault = self.owner._take_fault(action, parameters)
+        if fault is None and action == "sqs.SendMessage":
+            fault = sqs_refusal(parameters)
         if fault is None:
             self._forward(body)
         elif fault.drop:
@@ -191,6 +201,20 @@ class _Forwarder(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(content)))
         self.end_headers()
         self.wfile.write(content)
+
+
+def sqs_refusal(parameters: dict[str, Any]) -> AwsFault | None:
+    """The error real SQS answers a SendMessage with, where moto accepts it; None when SQS accepts it."""
+    body = str(parameters.get("MessageBody", ""))
+    attributes = parameters.get("MessageAttributes") or {}
+    texts = [body, *(str(value.get("StringValue", "")) for value in attributes.values())]
+    if any(_NOT_FOR_SQS.search(text) for text in texts):
+        return AwsFault.error(400, "InvalidMessageContents")
+    size = len(body.encode()) + sum(
+        len(f"{name}{value.get('DataType', '')}{value.get('StringValue', '')}".encode())
+        for name, value in attributes.items()
+    )
+    return AwsFault.error(400, "InvalidParameterValue") if size > SQS_MAX_MESSAGE_BYTES else None
 
 
 def _error_body(fault: AwsFault) -> bytes:

@@ -302,6 +302,7 @@ class _JobQuery:
 class _PendingFault:
     fault: Fault
     remaining: int
+    when: Callable[[Call], bool] | None = None
 
 
 def _error_body(code: str, message: str, style: str) -> Json:
@@ -578,27 +579,36 @@ class FakeGes:
             return self._status_calls[job_id]
 
     # -- faults ----------------------------------------------------------------------------
-    def inject(self, fault: Fault, *, route: str = "export", times: int = 1) -> None:
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        route: str = "export",
+        times: int = 1,
+        when: Callable[[Call], bool] | None = None,
+    ) -> None:
+        """Answer the next `times` requests of `route` with `fault`; `when` narrows it to the requests it
+        accepts (e.g. one export path), so that faults land on the same request whatever the order."""
         if route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; expected one of {ROUTES}")
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.setdefault(route, deque()).append(_PendingFault(fault, times))
+            self._faults.setdefault(route, deque()).append(_PendingFault(fault, times, when))
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, route: str | None) -> Fault | None:
+    def _take_fault(self, route: str | None, call: Call) -> Fault | None:
         with self._lock:
             for key in (route, "any"):
-                queue = self._faults.get(key) if key else None
-                if queue:
-                    pending = queue[0]
+                queue = self._faults.get(key, deque()) if key else deque()
+                pending = next((p for p in queue if p.when is None or p.when(call)), None)
+                if pending is not None:
                     pending.remaining -= 1
                     if pending.remaining == 0:
-                        queue.popleft()
+                        queue.remove(pending)
                     self.faults_fired += pending.fault != Fault()  # Fault() lets a request through
                     return pending.fault
         return None
@@ -885,7 +895,7 @@ class _Handler(BaseHTTPRequestHandler):
             header_names=tuple(self.headers.keys()),
         )  # fmt: skip
         fake._record(call)
-        fault = fake._take_fault(route) or Fault()
+        fault = fake._take_fault(route, call) or Fault()
         fake._sleep(fault.delay + fake.latency)
         if fault.drop:
             self._drop()
@@ -1012,6 +1022,11 @@ def _describe_seed(fake: FakeGes) -> list[str]:
             backups = [f"  {b['id']}  {b['status']}" for b in (graph.backups.values() if graph else [])]
         lines += [f"project_id={project_id} graph_id={graph_id}", "backup ids, oldest first:", *backups]
     return lines
+
+
+def exporting_to(path: str) -> Callable[[Call], bool]:
+    """For `inject(when=...)`: the export requests to one export path."""
+    return lambda call: isinstance(call.body, dict) and call.body.get("export_path") == path
 
 
 def main(argv: list[str] | None = None) -> None:

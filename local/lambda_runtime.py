@@ -169,3 +169,9 @@ def poll_until_stopped(
     )
     while not stop.is_set():
         poller.poll_once(wait_seconds=1)
+
+
+def invoke_once(event: Any, timeout_seconds: float) -> None:
+    """One invocation in an execution environment of its own: meant for a process that a test may kill
+    mid-invocation, as Lambda ends one that times out or runs out of memory."""
+    load_handler()(event, LocalContext(timeout_seconds=timeout_seconds))

@@ -23,8 +23,11 @@ ROWS = {
     "bad_inputs": "generated bad inputs tried (hypothesis), each a valid request or a named error",
     "bad_input_ges_calls": "GES calls made for an invalid input",
     "soak_messages": "queue messages in the soak (duplicates, poison, faults, 4 execution environments)",
+    "soak_unknown_outcomes": "unknown outcomes injected in the soak (500s, answers too slow after sending, "
+    "killed invocations), each sent to GES once and dead-lettered as unknown",
     "soak_lost": "requests lost in the soak (neither downstream nor dead-lettered)",
-    "duplicate_exports": "duplicate exports (the same export started twice) in the soak",
+    "duplicate_exports": "duplicate exports (the same export started twice, or sent to GES twice after "
+    "it may have started) in the soak",
     "token_leaks": "test phases whose captured output held a GES token",
 }
 # The rows a whole-suite run always produces; a partial run leaves the README alone.

@@ -113,6 +113,17 @@ class Function:
     def downstream(self) -> list[dict[str, Any]]:
         return [message.body for message in self.take("DownstreamQueue")]
 
+    def expire_locks(self) -> None:
+        """Every in-progress lock ends now, as when the invocations holding them run out of time."""
+        for record in self.idempotency_records():
+            if record.get("status") == "INPROGRESS":
+                boto3.client("dynamodb").update_item(
+                    TableName=self.stack.table_name,
+                    Key={"id": {"S": record["id"]}},
+                    UpdateExpression="SET in_progress_expiration = :past",
+                    ExpressionAttributeValues={":past": {"N": str(int(time.time() * 1000) - 1)}},
+                )
+
     def idempotency_records(self) -> list[dict[str, Any]]:
         """The idempotency table's items, attribute values unwrapped."""
         items = boto3.client("dynamodb").scan(TableName=self.stack.table_name)["Items"]

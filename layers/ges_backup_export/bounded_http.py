@@ -130,7 +130,7 @@ class BoundedSession:
         _current.watchdog = watchdog
         watchdog.start()
         try:
-            return self.session.request(
+            response = self.session.request(
                 method, url, timeout=(seconds, seconds), allow_redirects=False, **options
             )
         except requests.RequestException:
@@ -140,6 +140,9 @@ class BoundedSession:
         finally:
             watchdog.cancel()
             _current.watchdog = None
+        if watchdog.fired:  # the socket was shut mid-answer: what was read may be cut short
+            raise ExchangeTimedOut(f"no complete answer within {seconds:g}s")
+        return response
 
 
 def not_sent(error: requests.RequestException) -> bool:

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ from typing import Any
 import boto3
 import pytest
 
+from ges_backup_export.message_format import request_time_of
 from ges_backup_export.settlement import Settlement
 from local.aws import queue_depth, string_attributes, take_messages
 from local.fake_ges import FakeGes, Fault
 from ops import redrive, settle
 from ops.redrive import Redrive, RedriveError, main
-from tests.stand_ins import MOVIES_BACKUP, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/redrive/"}
@@ -516,3 +518,30 @@ def test_the_command_line_works(dead_letters: DeadLetters) -> None:
     assert (dry.returncode, dry.stderr) == (0, "")
     assert rows(dry.stdout)["total"] == (4, 4, 0)
     assert queue_depth(dead_letters.dlq) == (4, 0)
+
+
+def test_a_failed_direct_run_is_redriven_with_the_time_it_first_resolved_against(
+    run: Run, function: Function, graphs: Graphs, ges: FakeGes
+) -> None:
+    """A direct request carries no scheduled_time: its failed run's error text ends with the request's
+    time, and the redrive keeps it, so `{timestamp}` (and `latest`) resolve as they did the first time."""
+    urls = function.stack.queue_urls
+    request = {**REQUEST, "backup_id": "gone", "export_path": "ges-backups/movies/{timestamp}/"}
+    error = function.invoke_failing(request)
+    first_time = request_time_of(str(error))
+    assert first_time is not None
+    ges.add_backup(PROJECT, "movies", backup_id="gone", start_timestamp=1_795_000_000_000)
+    time.sleep(1.1)  # the redrive runs in a later second than the failed run
+    boto3.client("sqs").send_message(
+        QueueUrl=urls["FailedRunsQueue"], MessageBody=on_failure_record(request, error)
+    )
+
+    code, _, _ = run(
+        "--failed-runs", "--from", urls["FailedRunsQueue"], "--to", urls["InputQueue"], "--apply"
+    )
+    function.poller().drain()
+
+    (message,) = function.downstream()
+    compact = first_time.replace("-", "").replace(":", "")
+    assert code == 0
+    assert (message["requested_at"], message["export_path"]) == (first_time, f"ges-backups/movies/{compact}/")

@@ -1,9 +1,12 @@
-"""The soak: 500 queue messages with duplicates, poison and transient faults, through four execution
-environments at once (processes, each with its own poller, as Lambda scales an SQS event source).
+"""The soak: 500 queue messages with duplicates, poison, transient faults and unknown outcomes, through
+four execution environments at once (processes, each with its own poller, as Lambda scales an SQS event
+source), which are killed once mid-invocation.
 
-Every valid export must be started exactly once with its job_id downstream, every poison message must sit
-in the dead-letter queue with its reason, and nothing may be lost. The run is bounded: it stops when the
-input queue is empty (visible and in flight), or fails after SOAK_SECONDS.
+Every valid export must be started exactly once with its job_id downstream, or end dead-lettered as
+ExportOutcomeUnknown when GES may have started it (the injected 500s, answers too slow after sending,
+and the invocations killed while holding an export's lock), having been sent to GES once; every poison
+message must sit in the dead-letter queue with its reason, and nothing may be lost. The run is bounded:
+it stops when the input queue is empty (visible and in flight), or fails after SOAK_SECONDS.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import pytest
 
 from local.aws import queue_depth
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
-from local.fake_ges import FakeGes, Fault
+from local.fake_ges import FakeGes, Fault, exporting_to
 from local.lambda_runtime import poll_until_stopped
 from tests import reliability
-from tests.stand_ins import MOVIES_BACKUP, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, wait_for
 
 MESSAGES = 500
 DUPLICATES = MESSAGES * 20 // 100
@@ -31,6 +34,15 @@ POLLERS = 4
 SOAK_SECONDS = 240
 SEED = 20261127
 DEAD_LETTERS = "InputDeadLetterQueue"
+UNKNOWN = "ExportOutcomeUnknown"
+ANSWERED_500 = 10
+TOO_SLOW = 5  # answered after GES_TIMEOUT_SECONDS
+KILLED = 2  # held by GES while every execution environment is killed
+SOAK_GES_TIMEOUT = "1"
+# The input queue's visibility timeout in the soak, so that the records of killed invocations come back
+# in seconds rather than after the template's 720 s.
+SOAK_VISIBILITY = 10
+TRANSIENT_STATUSES = {429, 502, 503}
 
 
 def poison(i: int) -> tuple[str, str]:
@@ -59,6 +71,22 @@ def soak_bodies(rng: random.Random) -> tuple[list[str], list[str], dict[str, str
     return bodies, [json.loads(body)["export_path"] for body in valid], poisoned
 
 
+def inject_unknown_outcomes(rng: random.Random, ges: FakeGes, paths: list[str]) -> dict[str, list[str]]:
+    """GES answers some exports so that their outcome is unknown, on paths chosen at random; returns the
+    paths by what happens to them. Injected before the transient faults, which apply to any path."""
+    chosen = rng.sample(paths, ANSWERED_500 + TOO_SLOW + KILLED)
+    targets = {
+        "500": chosen[:ANSWERED_500],
+        "slow": chosen[ANSWERED_500 : ANSWERED_500 + TOO_SLOW],
+        "killed": chosen[ANSWERED_500 + TOO_SLOW :],
+    }
+    for path in targets["500"]:
+        ges.inject(Fault.http(500), when=exporting_to(path))
+    for path in targets["slow"] + targets["killed"]:
+        ges.inject(Fault.slow(3.0), when=exporting_to(path))
+    return targets
+
+
 def inject_transient_faults(rng: random.Random, ges: FakeGes, aws: AwsProxy, function: Function) -> None:
     """Transient faults at random places among the first GES exports and AWS requests (fixed in number)."""
     for _ in range(MESSAGES // 2):
@@ -83,42 +111,86 @@ def send_all(queue_url: str, bodies: list[str]) -> None:
         assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
 
 
-def run_pollers(function: Function) -> list[int | None]:
-    """POLLERS execution environments, each a process with its own poller, until the input queue is
-    empty; returns their exit codes."""
-    spawn = multiprocessing.get_context("spawn")
-    stop = spawn.Event()
-    input_queue = function.stack.queue_urls["InputQueue"]
-    arguments = (
-        input_queue,
-        function.stack.queue_arns["InputQueue"],
-        function.stack.queue_batch_size(),
-        1,
-        stop,
-    )
-    processes = [spawn.Process(target=poll_until_stopped, args=arguments) for _ in range(POLLERS)]
-    for process in processes:
-        process.start()
+class Environments:
+    """POLLERS execution environments, each a process with its own poller."""
+
+    def __init__(self, function: Function) -> None:
+        self.input_queue = function.stack.queue_urls["InputQueue"]
+        self._spawn = multiprocessing.get_context("spawn")
+        self._stop = self._spawn.Event()
+        self._arguments = (
+            self.input_queue,
+            function.stack.queue_arns["InputQueue"],
+            function.stack.queue_batch_size(),
+            1,
+            self._stop,
+        )
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+
+    def start(self) -> None:
+        self.processes = [
+            self._spawn.Process(target=poll_until_stopped, args=self._arguments) for _ in range(POLLERS)
+        ]
+        for process in self.processes:
+            process.start()
+
+    def kill(self) -> None:
+        """Lambda ends them mid-invocation (a timeout, out of memory): no cleanup, no answer."""
+        for process in self.processes:
+            process.kill()
+            process.join()
+
+    def stop(self) -> list[int | None]:
+        self._stop.set()
+        for process in self.processes:
+            process.join(timeout=30)
+        return [process.exitcode for process in self.processes]
+
+
+def run_pollers(function: Function, ges: FakeGes, killed: list[str]) -> list[int | None]:
+    """Run the environments until the input queue is empty; kill them all once, while GES holds an export
+    to one of the `killed` paths. Returns the exit codes of the last environments."""
+    environments = Environments(function)
+    environments.start()
     deadline = time.monotonic() + SOAK_SECONDS
-    while time.monotonic() < deadline and queue_depth(input_queue) != (0, 0):
+    while not any(exporting_to(path)(call) for call in ges.export_calls for path in killed):
+        assert time.monotonic() < deadline, "no export to a path to kill on came"
+        time.sleep(0.02)
+    environments.kill()
+    wait_for(lambda: all(path in ges.exported_paths for path in killed if posted(ges, path)), timeout=10)
+    function.expire_locks()  # the killed invocations' time runs out
+    environments.start()
+    while time.monotonic() < deadline and queue_depth(environments.input_queue) != (0, 0):
         time.sleep(0.5)
-    stop.set()
-    for process in processes:
-        process.join(timeout=30)
-    assert queue_depth(input_queue) == (0, 0), f"the soak did not finish in {SOAK_SECONDS} s"
-    return [process.exitcode for process in processes]
+    codes = environments.stop()
+    assert queue_depth(environments.input_queue) == (0, 0), f"the soak did not finish in {SOAK_SECONDS} s"
+    return codes
+
+
+def posted(ges: FakeGes, path: str) -> int:
+    """Export requests to `path` that may have started an export (answers that say GES started nothing
+    left out)."""
+    return sum(
+        1 for call in ges.export_calls if exporting_to(path)(call) and call.status not in TRANSIENT_STATUSES
+    )
 
 
 @pytest.mark.timeout(SOAK_SECONDS + 60)
 def test_soak_loses_nothing_and_exports_each_request_once(
-    function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy
+    function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("GES_TIMEOUT_SECONDS", SOAK_GES_TIMEOUT)
+    boto3.client("sqs").set_queue_attributes(
+        QueueUrl=function.stack.queue_urls["InputQueue"],
+        Attributes={"VisibilityTimeout": str(SOAK_VISIBILITY)},
+    )
     rng = random.Random(SEED)
     bodies, expected_paths, poisoned = soak_bodies(rng)
+    unknown_targets = inject_unknown_outcomes(rng, ges, expected_paths)
     inject_transient_faults(rng, ges, aws, function)
     send_all(function.stack.queue_urls["InputQueue"], bodies)
 
-    assert run_pollers(function) == [0] * POLLERS
+    assert run_pollers(function, ges, unknown_targets["killed"]) == [0] * POLLERS
 
     delivered = Counter(message["export_path"] for message in function.downstream())
     accepted = Counter(
@@ -134,15 +206,22 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     lost = [path for path in expected_paths if not delivered[path] and path not in stranded]
     lost += [body for body in poisoned if body not in dead]
     duplicate_exports = sum(count - 1 for count in accepted.values())
+    sent_twice = [path for path in expected_paths if posted(ges, path) > 1]
+    injected = [path for paths in unknown_targets.values() for path in paths]
     reliability.add("soak_messages", len(bodies))
     reliability.add("soak_lost", len(lost))
-    reliability.add("duplicate_exports", duplicate_exports)
+    reliability.add("duplicate_exports", duplicate_exports + len(sent_twice))
+    reliability.add("soak_unknown_outcomes", len(injected))
 
     assert lost == []
-    assert stranded == {}, "a valid request was dead-lettered (with this reason)"
     assert duplicate_exports == 0
-    assert set(accepted) == set(delivered) == set(expected_paths)
+    assert sent_twice == [], "an export that may have started was sent to GES again"
+    # Each injected unknown outcome was sent to GES once and ends dead-lettered as unknown; so may an
+    # export whose invocation was killed around it, but no valid request ends there for another reason.
+    assert all(posted(ges, path) == 1 and stranded.get(path) == UNKNOWN for path in injected)
+    assert set(stranded.values()) <= {UNKNOWN}, "a valid request was dead-lettered (with this reason)"
+    assert set(delivered) | set(stranded) == set(expected_paths)
     assert all(count == 1 for count in delivered.values()), "a job_id was sent downstream twice"
-    assert dead == poisoned
+    assert {body: code for body, code in dead.items() if body in poisoned} == poisoned
     assert ges.faults_fired
     assert aws.faults_fired

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from ges_backup_export.message_format import MAX_MESSAGE_BYTES
+from ges_backup_export.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 from local.template import DEFAULT_TEMPLATE, load_template, parameter_defaults
 
 REPO = DEFAULT_TEMPLATE.parent
@@ -700,3 +702,40 @@ def test_every_parameter_is_described(template: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", OUTPUTS)
 def test_output_exists(template: dict[str, Any], name: str) -> None:
     assert template["Outputs"][name]["Value"]
+
+
+# --- issue 8: exactly once even when things die halfway ----------------------------------------------
+
+
+def test_an_export_is_remembered_at_least_as_long_as_sqs_may_deliver_its_record(
+    template: dict[str, Any], resources: dict[str, Any], defaults: dict[str, str]
+) -> None:
+    ttl = template["Parameters"]["IdempotencyTtlSeconds"]
+    visibility = int(queue_properties(resources, "InputQueue")["VisibilityTimeout"])
+    assert int(ttl["MinValue"]) >= visibility
+    retentions = [
+        int(resource["Properties"]["MessageRetentionPeriod"])
+        for resource in resources.values()
+        if resource["Type"] == "AWS::SQS::Queue"
+    ]
+    # The default outlives every queue's retention, so a redrive always finds its export remembered.
+    assert int(defaults["IdempotencyTtlSeconds"]) > max(retentions)
+    assert int(defaults["IdempotencyTtlSeconds"]) == DEFAULT_IDEMPOTENCY_TTL_SECONDS
+
+
+@pytest.mark.parametrize("name", ["InputQueue", "InputDeadLetterQueue"])
+def test_a_record_and_its_reason_fit_the_size_the_function_fits_them_to(
+    resources: dict[str, Any], name: str
+) -> None:
+    assert int(queue_properties(resources, name)["MaximumMessageSize"]) == MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("alarm", ["InputDeadLetterQueueAlarm", "FailedRunsQueueAlarm"])
+def test_dead_letter_alarms_point_at_the_runbook_not_a_blind_move(
+    resources: dict[str, Any], alarm: str
+) -> None:
+    text = resources[alarm]["Properties"]["AlarmDescription"]
+    assert "runbook" in text
+    assert "ops.settle" in text
+    assert "then redrive with StartMessageMoveTask" not in text
+    assert "Never move the whole queue back blindly" in text or "--failed-runs" in text
