@@ -1,0 +1,7 @@
+"""`python -m ops.redrive`."""
+
+import sys
+
+from ops.redrive.command import main
+
+sys.exit(main())
