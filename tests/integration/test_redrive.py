@@ -1,4 +1,4 @@
-"""The redrive command (ops/redrive.py): dead-lettered requests back to the input queue, after a fix.
+"""The redrive command (ops/redrive/): dead-lettered requests back to the input queue, after a fix.
 
 The dead-letter queue is filled the way production fills it: the real handler behind the local SQS
 poller, with GES refusing or failing, and SQS's own redrive after maxReceiveCount.
@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -24,9 +24,13 @@ from ges_backup_export.message_format import request_time_of
 from ges_backup_export.settlement import Settlement
 from local.aws import queue_depth, string_attributes, take_messages
 from local.fake_ges import FakeGes, Fault
-from ops import redrive, settle
-from ops.redrive import Redrive, RedriveError, main
+from ops import settle
+from ops.redrive import Redrive, RedriveError, command, main, moving
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/redrive/"}
@@ -224,7 +228,7 @@ def test_a_crash_between_send_and_delete_duplicates_a_request_harmlessly(
 
     with monkeypatch.context() as patch:
         patch.setattr(Redrive, "_delete", crash)
-        patch.setattr(redrive, "HOLD_SECONDS", 0)  # as if the hold had run out before the next run
+        patch.setattr(moving, "HOLD_SECONDS", 0)  # as if the hold had run out before the next run
         code, out, err = run(*only_unknown, "--apply")
     assert (code, err) == (1, "redrive: error: simulated crash after the send\n")
     assert rows(out)["ExportOutcomeUnknown"] == (1, 1, 0)  # it was sent
@@ -242,7 +246,7 @@ def test_a_crash_between_send_and_delete_duplicates_a_request_harmlessly(
 def test_a_failed_send_leaves_the_message_where_it_was(
     run: Run, dead_letters: DeadLetters, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redrive, "_check_queues", lambda sqs, plan: None)  # the queue goes away mid-run
+    monkeypatch.setattr(command, "_check_queues", lambda sqs, plan: None)  # the queue goes away mid-run
 
     code, out, err = run("--from", dead_letters.dlq, "--to", dead_letters.input + "-gone", "--apply")
 
@@ -292,7 +296,7 @@ def test_message_ids_select_single_messages(run: Run, dead_letters: DeadLetters)
 def test_a_run_never_loops_over_messages_it_has_seen(
     run: Run, dead_letters: DeadLetters, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redrive, "HOLD_SECONDS", 0)  # every receive brings the same messages back
+    monkeypatch.setattr(moving, "HOLD_SECONDS", 0)  # every receive brings the same messages back
 
     code, out, _ = run(*dead_letters.queues)
 
@@ -302,11 +306,11 @@ def test_a_run_never_loops_over_messages_it_has_seen(
 
 def test_fifo_queues_keep_the_group_and_the_order(run: Run, stack: Any) -> None:
     sqs = boto3.client("sqs")
-    fifo = {"FifoQueue": "true"}
+    fifo: dict[QueueAttributeNameType, str] = {"FifoQueue": "true"}
     dlq = sqs.create_queue(QueueName=f"{stack.name}-dlq.fifo", Attributes=fifo)["QueueUrl"]
     target = sqs.create_queue(QueueName=f"{stack.name}-input.fifo", Attributes=fifo)["QueueUrl"]
-    reason = {"DataType": "String", "StringValue": "ExportOutcomeUnknown"}
-    kept = {"DataType": "String", "StringValue": "kept-attribute-value"}
+    reason: MessageAttributeValueTypeDef = {"DataType": "String", "StringValue": "ExportOutcomeUnknown"}
+    kept: MessageAttributeValueTypeDef = {"DataType": "String", "StringValue": "kept-attribute-value"}
     bodies = [json.dumps({**REQUEST, "export_path": f"ges-backups/movies/{n}/"}) for n in range(3)]
     for index, body in enumerate(bodies):
         sqs.send_message(
