@@ -107,7 +107,7 @@ def _lock(key: str, context: Any) -> dict[str, Any] | None:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
-        old = error.response.get("Item")
+        old: Any = error.response.get("Item")
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException" or not old:
             raise
         if old["status"]["S"] != "COMPLETED":

@@ -138,8 +138,9 @@ def first_call_profiles(stand_ins: StandIns) -> dict[str, dict[str, Any]]:
 
 
 def _summarise(stats: pstats.Stats, variant: str) -> dict[str, Any]:
-    entries: Entries = stats.stats
-    total_ms = stats.total_tt * 1000
+    raw: Any = stats  # pstats.Stats keeps its table and total in attributes typeshed does not declare
+    entries: Entries = raw.stats
+    total_ms = raw.total_tt * 1000
     steps = {step.label: _cumulative_ms(entries, getattr(step, variant)) for step in STEPS}
     self_by_package: dict[str, float] = defaultdict(float)
     for (file, _, _), (_, _, self_time, _, _) in entries.items():
@@ -175,8 +176,10 @@ def _cumulative_ms(
     if where is None:
         return 0.0
     suffix, function = where
-    return 1000 * sum(
-        values[3] for (file, _, name), values in entries.items() if file.endswith(suffix) and name == function
+    return 1000.0 * sum(
+        float(values[3])
+        for (file, _, name), values in entries.items()
+        if file.endswith(suffix) and name == function
     )
 
 

@@ -15,10 +15,16 @@ import time
 
 STARTED = time.perf_counter()
 
-import json  # noqa: E402 - after STARTED on purpose
+import importlib  # noqa: E402 - after STARTED on purpose
+import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402 - the handlers import typing anyway
+
+Handler = Callable[[Any, Any], Any]
+Spec = dict[str, Any]
 
 MARKER = "bench: first call\n"  # on stderr between import and first call, to split -X importtime
 
@@ -42,16 +48,12 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def load_handler(variant: str, paths: list[str]):
+def load_handler(variant: str, paths: list[str]) -> Handler:
     """Import the handler module with `paths` first on sys.path (function code, then layer)."""
     sys.path[:0] = paths
-    if variant == "ours":
-        import app
-
-        return app.lambda_handler
-    import baseline_handler
-
-    return baseline_handler.lambda_handler
+    module = importlib.import_module("app" if variant == "ours" else "baseline_handler")
+    handler: Handler = module.lambda_handler
+    return handler
 
 
 def check(result: object) -> None:
@@ -61,7 +63,7 @@ def check(result: object) -> None:
         raise SystemExit(f"bench: the handler did not succeed: {result!r:.500}")
 
 
-def first_call(handler, spec: dict) -> dict:
+def first_call(handler: Handler, spec: Spec) -> Spec:
     imported = time.perf_counter()
     sys.stderr.write(MARKER)
     sys.stderr.flush()
@@ -84,7 +86,7 @@ def first_call(handler, spec: dict) -> dict:
     }
 
 
-def timed(handler, event: dict) -> float:
+def timed(handler: Handler, event: Spec) -> float:
     started = time.perf_counter()
     result = handler(event, Context())
     elapsed = (time.perf_counter() - started) * 1000
@@ -92,7 +94,7 @@ def timed(handler, event: dict) -> float:
     return elapsed
 
 
-def warm(handler, spec: dict) -> dict:
+def warm(handler: Handler, spec: Spec) -> Spec:
     for event in spec["warmup"]:
         timed(handler, event)
     return {
@@ -114,7 +116,7 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def batch(handler, spec: dict) -> dict:
+def batch(handler: Handler, spec: Spec) -> Spec:
     timed(handler, spec["event"])
     return {"max_rss_kb": peak_rss_kb()}
 

@@ -53,8 +53,14 @@ def _scenarios(stand_ins: StandIns, handler: Handler, label: str) -> dict[str, d
     events = [stand_ins.new_request(label), new, new, batch]
     counts: dict[str, dict[str, Any]] = {}
     for (name, records), event in zip(SCENARIOS, events, strict=True):
-        counts[name] = {**_counted(stand_ins, lambda e=event: handler(e, LocalContext())), "records": records}
+        counted = _counted(stand_ins, _invoker(handler, event))
+        counts[name] = {**counted, "records": records}
     return counts
+
+
+def _invoker(handler: Handler, event: Any) -> Callable[[], Any]:
+    """One invocation of `handler` with `event`, its context made when it runs."""
+    return lambda: handler(event, LocalContext())
 
 
 def _counted(stand_ins: StandIns, invoke: Callable[[], Any]) -> dict[str, Any]:

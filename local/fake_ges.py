@@ -23,7 +23,7 @@ for the network and the gateway, so they apply before all of that: 429/5xx answe
 dropped connections, trickled answers. Nothing is ever printed or logged, and requests are recorded
 (:class:`Call`) with the names of their headers but no header value, so no token is ever kept.
 
-Assumptions where ges-api.md is open (section 11):
+Assumptions where the GES docs are open (docs/open-questions.md):
 
 * Error bodies are ``error_code``/``error_msg`` by default; ``error_style`` chooses another spelling
   (open question 1, see :data:`ERROR_STYLES`). Gateway (``APIG.*``) bodies are always snake.
@@ -101,7 +101,7 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # GES's yyyy-MM-ddTHH:mm:ss, UTC without a z
 
 # Error body spellings (section 5: the docs contradict each other). "snake" is the v2 tables';
 # "camel" the ExportBackup2 doc example's; "camel_msg" (errorCode/errorMsg) is what newer releases of
-# huaweicloudsdkcore's DefaultExceptionHandler also read (ges-api.md section 5 describes an older one
+# huaweicloudsdkcore's DefaultExceptionHandler also read (docs/ges-api.md section 5 describes an older one
 # that reads no camelCase); "code" is the parser's code/message fallback; "nested" wraps a snake body
 # in "error", as IAM-style services do (the parser recurses into nested objects).
 ERROR_STYLES = ("snake", "camel", "camel_msg", "code", "nested")
@@ -197,7 +197,7 @@ class Call:
     method: str
     path: str
     query: dict[str, str]
-    body: object
+    body: Any  # the JSON body as received (or its text when it is not JSON)
     token_valid: bool
     status: int | None = None
     header_names: tuple[str, ...] = ()
@@ -709,7 +709,7 @@ class FakeGes:
         if backup["status"] != "success":
             return self._error(400, "GES.7040", "The graph backup is not successful.")
         if self._path_in_use(path):
-            # Assumption (ges-api.md open question 2): the real code for this case is unknown.
+            # Assumption (docs/open-questions.md, the export path): the real code for this case is unknown.
             message = f"Incorrect parameter: the export path [{path}] is not an empty OBS directory."
             return self._error(400, "GES.0001", message)
         return None

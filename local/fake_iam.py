@@ -1,6 +1,6 @@
 """A fake Huawei Cloud IAM token service: a real HTTP server for tests and local runs.
 
-It serves the one route a token rotation needs, shaped after ``docs/ges-api.md`` section 7:
+It serves the one route a token rotation needs, shaped after ``docs/iam-api.md``:
 ``POST /v3/auth/tokens[?nocatalog=...]`` with the password method. A success is 201 Created with the
 token in the ``X-Subject-Token`` header (a fresh ``MII...`` blob from :func:`make_token`, different
 every time) and the token's description in the body. Tokens stay valid for ``lifetime_seconds``
@@ -16,7 +16,7 @@ is ever printed or logged. Requests are recorded (:class:`IamCall`) with the use
 asked for and the names of their headers, never a password or a token; the fake itself keeps only
 SHA-256 digests of both.
 
-Assumptions where ges-api.md is silent:
+Assumptions where docs/iam-api.md is silent:
 
 * Every part of the request is required and must be a non-empty string: ``user.name``,
   ``user.password`` and ``user.domain.name`` (IAM also accepts ids; this fake does not), and a

@@ -42,7 +42,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(f"token scan: {len(_leaks)} test phases with a GES token in their output")
-    if reliability.tally:
+    if reliability.complete():  # a partial run's counts mean nothing
         terminalreporter.write_sep("-", "reliability (README.md, section Reliability)")
         terminalreporter.write_line(reliability.table())
     for problem in _problems:

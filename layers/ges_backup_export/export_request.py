@@ -21,7 +21,7 @@ MAX_SHOWN_NAMES = 20
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PLACEHOLDERS = ("graph_id", "backup_id", "date", "timestamp")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-# OBS object-name characters that need no encoding (ges-api.md §1); `/` separates the parts.
+# OBS object-name characters that need no encoding (docs/ges-api.md, section 1); `/` separates the parts.
 _PATH_PART = re.compile(r"[A-Za-z0-9!_.*'()-]+")
 _FIELDS = ("graph_id", "backup_id", "export_path", "project_id", "scheduled_time")
 _REQUIRED = ("graph_id", "backup_id", "export_path")

@@ -211,7 +211,7 @@ class GesClient:
         return f"GES answered {response.status_code} {code}: {message}"
 
     def _error(self, response: requests.Response) -> tuple[str, str]:
-        """GES's error code and message, in any spelling Huawei's SDK reads (docs/ges-api.md, errors)."""
+        """GES's error code and message, in any spelling Huawei's SDK reads (docs/ges-api.md, section 5)."""
         found = _find_error(_json_or_none(response), _MAX_ERROR_DEPTH)
         if found is not None:
             code, message = found

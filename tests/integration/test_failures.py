@@ -1,10 +1,11 @@
-"""Failures (CONTRACT.md "Failures"): what the caller sees, what is retried, where a request ends up."""
+"""Failures (README, "Failures"): what the caller sees, what is retried, where a request ends up."""
 
 from __future__ import annotations
 
 import json
 import re
 import socket
+from typing import Any
 
 import boto3
 import pytest
@@ -309,8 +310,8 @@ class TestScheduledLists:
     """A scheduled `exports` list returns per-entry errors that no one reads: its failed requests are
     kept in the dead-letter queue as well, with the tick time that makes a redrive resolve the same."""
 
-    def envelope(self, *requests: dict[str, str]) -> dict[str, object]:
-        event = sample_event("eventbridge_envelope.json")
+    def envelope(self, *requests: dict[str, str]) -> dict[str, Any]:
+        event: dict[str, Any] = sample_event("eventbridge_envelope.json")
         event["detail"] = {"exports": list(requests)}
         return event
 

@@ -1,4 +1,4 @@
-"""Idempotency (CONTRACT.md "Idempotency"): one GES export and one downstream message per export identity."""
+"""Idempotency (README, "Idempotency"): one GES export and one downstream message per export identity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The downstream message (CONTRACT.md "The downstream message")."""
+"""The downstream message (README, "The downstream message")."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import multiprocessing
 import random
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -26,6 +27,9 @@ from local.fake_ges import FakeGes, Fault, exporting_to
 from local.lambda_runtime import poll_until_stopped
 from tests import reliability
 from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, wait_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 MESSAGES = 500
 DUPLICATES = MESSAGES * 20 // 100
@@ -107,7 +111,9 @@ def inject_transient_faults(rng: random.Random, ges: FakeGes, aws: AwsProxy, fun
 def send_all(queue_url: str, bodies: list[str]) -> None:
     sqs = boto3.client("sqs")
     for start in range(0, len(bodies), 10):
-        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])
+        ]
         assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
 
 

@@ -101,7 +101,7 @@ def test_retry_after_that_is_not_finite_is_ignored() -> None:
 
 
 def cap(attempt: int) -> float:
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 4, 5, 6, 10, 50])

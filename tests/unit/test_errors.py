@@ -1,4 +1,4 @@
-"""The errors: their message starts with their code, and `permanent` follows CONTRACT.md's failure table."""
+"""The errors: their message starts with their code, and `permanent` follows the README's failure table."""
 
 from __future__ import annotations
 

@@ -498,13 +498,14 @@ def test_job_list_refuses_an_invalid_date(ges: FakeGes, name: str, value: str) -
 
 # -- error spellings (section 5) ------------------------------------------------------------------
 def _spelled(style: str, code: str, message: str) -> dict[str, Any]:
-    return {
+    spellings: dict[str, dict[str, Any]] = {
         "snake": {"error_code": code, "error_msg": message},
         "camel": {"errorCode": code, "errorMessage": message},
         "camel_msg": {"errorCode": code, "errorMsg": message},
         "code": {"code": code, "message": message},
         "nested": {"error": {"error_code": code, "error_msg": message}},
-    }[style]
+    }
+    return spellings[style]
 
 
 @pytest.mark.parametrize("style", ["snake", "camel", "camel_msg", "code", "nested"])

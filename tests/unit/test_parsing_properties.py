@@ -154,14 +154,15 @@ HOSTILE_PATH_FRAGMENTS = (
 
 @st.composite
 def hostile_path_templates(draw: st.DrawFn) -> str:
-    path = draw(valid_path_templates)
+    path: str = draw(valid_path_templates)
     how = draw(st.sampled_from(("inject", "bucket", "whole")))
     if how == "inject":
         bucket_end = path.index("/") + 1
         at = draw(st.integers(bucket_end, len(path)))
-        return path[:at] + draw(st.sampled_from(HOSTILE_PATH_FRAGMENTS)) + path[at:]
+        fragment: str = draw(st.sampled_from(HOSTILE_PATH_FRAGMENTS))
+        return path[:at] + fragment + path[at:]
     if how == "bucket":
-        bucket = draw(
+        bucket: str = draw(
             st.sampled_from(
                 (
                     "",
@@ -180,7 +181,7 @@ def hostile_path_templates(draw: st.DrawFn) -> str:
             )
         )
         return bucket + path[path.index("/") :]
-    return draw(
+    whole: str = draw(
         st.sampled_from(
             (
                 "obs://bucket/dir/",
@@ -194,6 +195,7 @@ def hostile_path_templates(draw: st.DrawFn) -> str:
             )
         )
     )
+    return whole
 
 
 time_texts = st.one_of(

@@ -1,0 +1,127 @@
+"""`make invoke`: one event through a function's real handler, on the local stand-ins; the Docker-free
+`sam local invoke`.
+
+    make invoke EVENT=events/console_single.json                 # any file of events/, or your own
+    make invoke EVENT=- < my-request.json                        # the event from stdin
+    make invoke EVENT=events/sqs_batch.json FUNCTION=ExportBackupFunction
+
+It starts moto (Secrets Manager, DynamoDB, SQS) and the fake GES, seeded with the graphs the sample
+events name, creates the resources template.yaml declares, gives the function the environment the
+template wires, invokes its handler once with the event, and prints the function's log lines, the
+result (or the error), and what the invocation left on the stack's queues. Exit status 0 when the
+handler returned, 1 when it raised, 2 for a bad event file or function name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from local.aws import FUNCTION, Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
+from local.fake_ges import SAMPLE_PROJECT_ID, FakeGes, seed_sample_graphs
+from local.lambda_runtime import ROOT, LocalContext
+
+Handler = Callable[[Any, Any], Any]
+
+
+class InvokeError(Exception):
+    """A bad event or function name, worded for the person running `make invoke`."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make invoke", description=__doc__.splitlines()[0])
+    parser.add_argument("event", help="a JSON event file, or - for standard input")
+    parser.add_argument(
+        "--function", default=FUNCTION, help=f"a function of template.yaml (default {FUNCTION})"
+    )
+    args = parser.parse_args(argv)
+    try:
+        event = read_event(args.event)
+        with moto_server() as aws_url, FakeGes() as ges:
+            seed_sample_graphs(ges)
+            os.environ.update(aws_environment(aws_url))
+            stack = deploy(
+                "invoke",
+                token_secret=ges.token,
+                ges_endpoint=ges.url,
+                overrides={"GesProjectId": SAMPLE_PROJECT_ID},
+            )
+            return invoke(stack, args.function, event)
+    except InvokeError as error:
+        print(f"make invoke: {error}", file=sys.stderr)
+        return 2
+
+
+def read_event(name: str) -> Any:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvokeError(f"cannot read the event: {error}") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise InvokeError(f"the event is not JSON: {error}") from None
+
+
+def invoke(stack: Stack, function: str, event: Any) -> int:
+    """Invoke the function once; print its log lines, its result or error, and the queues after it."""
+    os.environ.update(stack.environment)
+    logs = io.StringIO()
+    # Powertools' log handler binds to stdout when the function's modules are imported: import them here.
+    with contextlib.redirect_stdout(logs):
+        handler = load_function(stack, function)
+        try:
+            result, failed = handler(event, LocalContext()), False
+        except Exception as error:  # shown to the person, as the console shows a failed test event
+            result, failed = {"errorType": type(error).__name__, "errorMessage": str(error)}, True
+    print(f"{function}: {len(logs.getvalue().splitlines())} log lines")
+    for line in logs.getvalue().splitlines():
+        print(f"  {line}")
+    print("\nError:" if failed else "\nResult:")
+    print(json.dumps(result, indent=2))
+    print_queues(stack)
+    return 1 if failed else 0
+
+
+def load_function(stack: Stack, function: str) -> Handler:
+    """The handler a function of the template names (CodeUri, Handler), imported as Lambda would."""
+    resource = stack.template["Resources"].get(function)
+    if not resource or resource.get("Type") != "AWS::Serverless::Function":
+        functions = [
+            k for k, v in stack.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
+        ]
+        raise InvokeError(f"no function {function!r} in template.yaml; its functions: {', '.join(functions)}")
+    properties = resource["Properties"]
+    module_name, _, attribute = properties["Handler"].rpartition(".")
+    folder = ROOT / properties["CodeUri"]
+    if str(ROOT / "layers") not in sys.path:
+        sys.path.insert(0, str(ROOT / "layers"))
+    spec = importlib.util.spec_from_file_location(module_name, folder / f"{module_name}.py")
+    if spec is None or spec.loader is None:
+        raise InvokeError(f"cannot load {folder / module_name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler: Handler = getattr(module, attribute)
+    return handler
+
+
+def print_queues(stack: Stack) -> None:
+    print("\nQueues after the invocation:")
+    for logical_id, url in stack.queue_urls.items():
+        messages = take_messages(url)
+        print(f"  {logical_id}: {len(messages)} messages")
+        for message in messages:
+            reason = string_attributes(message)
+            print(f"    {message['Body']}" + (f"  {reason}" if reason else ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
