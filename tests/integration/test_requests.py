@@ -180,3 +180,14 @@ def test_a_malformed_exports_list_is_refused(
 
     assert str(error).startswith(f"InvalidRequest: {field}: ")
     assert ges.calls == []
+
+
+def test_every_request_to_ges_says_its_body_is_json_gets_included(
+    function: Function, graphs: Graphs, ges: FakeGes
+) -> None:
+    """Huawei's SDK sends `Content-Type: application/json` on every call; a gateway may insist on it."""
+    function.invoke({"graph_id": "movies", "backup_id": "latest", "export_path": "b-ucket/{backup_id}/"})
+
+    methods = {call.method for call in ges.calls}
+    assert methods == {"GET", "POST"}
+    assert all("Content-Type" in call.header_names for call in ges.calls)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # A relative path that climbs (`../x`), as code comments, docs links and scripts write one.
-_CLIMBING = re.compile(r"(?:\.\./)+[\w.-][\w./-]*")
+_CLIMBING = re.compile(r"(?<![.\w])(?:\.\./)+[\w.-][\w./-]*")
 # Documents that exist only outside the repository.
 _OUTSIDE = ("CONTRACT.md", "shared/docs", "/work/")
 
