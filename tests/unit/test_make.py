@@ -1,0 +1,61 @@
+"""The Makefile on a machine without Lambda's python3.13: `make test` stops at once, saying what is
+missing and how to get it, while `make local`'s Python (3.11 or newer) is still found."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM_PYTHON_311 = Path("/usr/bin/python3.11")
+
+
+def machine_without_python313(tmp_path: Path, python: Path | None) -> dict[str, str]:
+    """An environment whose PATH holds only the tools the Makefile uses (and `python` as python3, if
+    given), and no pyenv."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sh", "make", "ls", "tail"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    if python is not None:
+        (bin_dir / "python3").symlink_to(python)
+    return {"PATH": str(bin_dir), "PYENV_ROOT": str(tmp_path / "no-pyenv"), "HOME": str(tmp_path)}
+
+
+def run(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_make_test_stops_at_once_with_one_line_naming_what_is_missing(tmp_path: Path) -> None:
+    environment = machine_without_python313(tmp_path, None)
+    make = str(Path(environment["PATH"]) / "make")
+
+    stopped = run([make, "--no-print-directory", "test"], environment)
+
+    lines = stopped.stdout.splitlines()
+    assert stopped.returncode != 0
+    assert lines == [
+        "make: Python 3.13 not found (needed by sam build and make test: Lambda runs python3.13); install "
+        "it, e.g. 'pyenv install 3.13' or your system's python3.13 package, then run again. make local "
+        "needs only Python 3.11+."
+    ]
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON_311.exists(), reason="needs the system's python3.11")
+def test_with_only_python311_make_local_s_python_is_found_and_make_test_s_is_not(tmp_path: Path) -> None:
+    environment = machine_without_python313(tmp_path, SYSTEM_PYTHON_311)
+
+    local = run(["scripts/find-python"], environment)
+    lambda_python = run(["scripts/find-python", "--lambda"], environment)
+
+    assert (local.returncode, Path(local.stdout.strip()).name) == (0, "python3")
+    assert lambda_python.returncode != 0
+    assert os.path.realpath(local.stdout.strip()) == os.path.realpath(SYSTEM_PYTHON_311)
