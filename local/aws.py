@@ -59,6 +59,13 @@ class Stack:
     environment: dict[str, str] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
+    physical: dict[str, str] = field(default_factory=dict)  # logical id -> queue URL or table name
+
+    def environment_of(self, function: str) -> dict[str, str]:
+        """A function's environment as the template wires it, from the stack's parameters and resources
+        (`environment` is the export function's)."""
+        variables = self.template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        return {key: _resolve(value, self.parameters, self.physical) for key, value in variables.items()}
 
     def function_property(self, name: str) -> Any:
         return self.template["Resources"][FUNCTION]["Properties"][name]
@@ -89,9 +96,8 @@ def deploy(
         (key, value) for key, value in resources.items() if value["Type"] == "AWS::DynamoDB::Table"
     )
     stack.table_name = _create_table(f"{name}-{table_id}", table["Properties"])
-    physical = {**stack.queue_urls, table_id: stack.table_name}
-    variables = resources[FUNCTION]["Properties"]["Environment"]["Variables"]
-    stack.environment = {key: _resolve(value, parameters, physical) for key, value in variables.items()}
+    stack.physical = {**stack.queue_urls, table_id: stack.table_name}
+    stack.environment = stack.environment_of(FUNCTION)
     return stack
 
 

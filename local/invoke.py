@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from local.aws import FUNCTION, Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
 from local.fake_ges import SAMPLE_PROJECT_ID, FakeGes, seed_sample_graphs
-from local.lambda_runtime import ROOT, LocalContext
-
-Handler = Callable[[Any, Any], Any]
+from local.lambda_runtime import LocalContext
+from local.lambda_runtime import load_function as load_function_handler
 
 
 class InvokeError(Exception):
@@ -73,11 +70,12 @@ def read_event(name: str) -> Any:
 
 def invoke(stack: Stack, function: str, event: Any) -> int:
     """Invoke the function once; print its log lines, its result or error, and the queues after it."""
-    os.environ.update(stack.environment)
+    properties = function_properties(stack, function)
+    os.environ.update(stack.environment_of(function))
     logs = io.StringIO()
     # Powertools' log handler binds to stdout when the function's modules are imported: import them here.
     with contextlib.redirect_stdout(logs):
-        handler = load_function(stack, function)
+        handler = load_function_handler(properties["CodeUri"], properties["Handler"])
         try:
             result, failed = handler(event, LocalContext()), False
         except Exception as error:  # shown to the person, as the console shows a failed test event
@@ -91,26 +89,15 @@ def invoke(stack: Stack, function: str, event: Any) -> int:
     return 1 if failed else 0
 
 
-def load_function(stack: Stack, function: str) -> Handler:
-    """The handler a function of the template names (CodeUri, Handler), imported as Lambda would."""
-    resource = stack.template["Resources"].get(function)
+def function_properties(stack: Stack, function: str) -> dict[str, Any]:
+    """A function of the template (CodeUri, Handler, Environment, ...), or InvokeError naming the others."""
+    resources = stack.template["Resources"]
+    resource = resources.get(function)
     if not resource or resource.get("Type") != "AWS::Serverless::Function":
-        functions = [
-            k for k, v in stack.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
-        ]
+        functions = [key for key, value in resources.items() if value["Type"] == "AWS::Serverless::Function"]
         raise InvokeError(f"no function {function!r} in template.yaml; its functions: {', '.join(functions)}")
-    properties = resource["Properties"]
-    module_name, _, attribute = properties["Handler"].rpartition(".")
-    folder = ROOT / properties["CodeUri"]
-    if str(ROOT / "layers") not in sys.path:
-        sys.path.insert(0, str(ROOT / "layers"))
-    spec = importlib.util.spec_from_file_location(module_name, folder / f"{module_name}.py")
-    if spec is None or spec.loader is None:
-        raise InvokeError(f"cannot load {folder / module_name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: Handler = getattr(module, attribute)
-    return handler
+    properties: dict[str, Any] = resource["Properties"]
+    return properties
 
 
 def print_queues(stack: Stack) -> None:

@@ -10,6 +10,7 @@ queue's visibility timeout.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import sys
 import time
 import uuid
@@ -46,6 +47,28 @@ class LocalContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+def load_function(code_uri: str, handler: str = "app.lambda_handler") -> Handler:
+    """A function's handler as the template names it (CodeUri, Handler), the layer on sys.path. Lambda
+    imports each function's `app` in a process of its own; here several share one, so each module is
+    imported under a name of its own (its folder's)."""
+    layer = str(ROOT / "layers")
+    if layer not in sys.path:
+        sys.path.insert(0, layer)
+    module_file, _, attribute = handler.rpartition(".")
+    folder = (ROOT / code_uri).resolve()
+    name = f"{folder.name}_{module_file}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, folder / f"{module_file}.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no handler module {module_file}.py in {folder}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    loaded: Handler = getattr(module, attribute)
+    return loaded
 
 
 def load_handler() -> Handler:

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 import boto3
 
 from ges_backup_export.deduplication import ExportRecords
+from ges_backup_export.delivery import Delivery
 from ges_backup_export.errors import ExportError
-from ges_backup_export.queues import SqsQueue, send_downstream
+from ges_backup_export.queues import SqsQueue
 from ges_backup_export.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 from ges_backup_export.settlement import SettleError, Settlement, UnknownExport
 from ops.stack import StackError, output, stack_outputs
@@ -56,43 +57,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.table and not args.downstream and args.action == "started":
         parser.error("started needs the downstream queue: give --downstream URL with --table")
     try:
-        table, downstream = _where(args)
-        dynamodb: DynamoDBClient = boto3.client("dynamodb")
-        settlement = Settlement(table, dynamodb)
-        if args.action == "started":
-            _started(settlement, ExportRecords(table, args.ttl_seconds, dynamodb), downstream, args)
-        elif args.action == "not-started":
-            _not_started(settlement, args)
-        else:
-            print(listing(settlement.unknown()))
+        _run(args)
     except (SettleError, StackError) as error:
         print(f"settle: error: {error}", file=sys.stderr)
         return 1
     return 0
 
 
+def _run(args: argparse.Namespace) -> None:
+    table, downstream, tracking = _where(args)
+    dynamodb: DynamoDBClient = boto3.client("dynamodb")
+    settlement = Settlement(table, dynamodb)
+    if args.action == "started":
+        sqs = boto3.client("sqs")
+        # The job tracker checks a settled job at once: it may have ended long ago.
+        delivery = Delivery(SqsQueue(downstream, sqs), SqsQueue(tracking, sqs) if tracking else None, 0)
+        _started(settlement, ExportRecords(table, args.ttl_seconds, dynamodb), delivery, args)
+    elif args.action == "not-started":
+        _not_started(settlement, args)
+    else:
+        print(listing(settlement.unknown()))
+
+
 def _started(
-    settlement: Settlement, records: ExportRecords, downstream: str, args: argparse.Namespace
+    settlement: Settlement, records: ExportRecords, delivery: Delivery, args: argparse.Namespace
 ) -> None:
-    started = settlement.started(args.export, args.job_id)
-    message = started["message"]
-    queue = SqsQueue(downstream, boto3.client("sqs"))
+    started = settlement.started(args.export, args.job_id, tracked=delivery.tracks)
     records.register_lambda_context(_ToolContext())  # type: ignore[arg-type]
     try:
-        records.redeliver_once(message, started, lambda: print_sent(send_downstream(queue, message)))
+        delivery.owed(records, started["message"], started)
     except ExportError as error:
         raise SettleError(
-            f"export {args.export} is now recorded as job {args.job_id}, but its downstream message was not "
-            f"sent ({error}); the next request for the export sends it"
+            f"export {args.export} is now recorded as job {args.job_id}, but its messages were not all "
+            f"sent ({error}); the next request for the export sends them"
         ) from None
     print(
-        f"export {args.export}: started as job {args.job_id}; its downstream message is sent. Delete its "
-        "dead-lettered request (a redrive of it would only return the job as a duplicate)."
+        f"export {args.export}: started as job {args.job_id}; its downstream message is sent"
+        + (" and the job tracker follows it" if delivery.tracks else "")
+        + ". Delete its dead-lettered request (a redrive of it would only return the job as a duplicate)."
     )
-
-
-def print_sent(message_id: str) -> None:
-    print(f"downstream message sent (SQS message id {message_id})")
 
 
 def _not_started(settlement: Settlement, args: argparse.Namespace) -> None:
@@ -128,14 +131,14 @@ def listing(unknown: list[UnknownExport]) -> str:
     return "\n".join(lines)
 
 
-def _where(args: argparse.Namespace) -> tuple[str, str]:
-    """The idempotency table and the downstream queue: from the stack's outputs, or as given."""
+def _where(args: argparse.Namespace) -> tuple[str, str, str | None]:
+    """The idempotency table, the downstream queue and the tracking queue (None: no tracker), from the
+    stack's outputs or as given."""
     if args.stack:
         outputs = stack_outputs(args.stack)
-        return output(outputs, "IdempotencyTableName", args.stack), output(
-            outputs, "DownstreamQueueUrl", args.stack
-        )
-    return args.table, args.downstream
+        table = output(outputs, "IdempotencyTableName", args.stack)
+        return table, output(outputs, "DownstreamQueueUrl", args.stack), outputs.get("TrackingQueueUrl")
+    return args.table, args.downstream, args.tracking
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -147,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--stack", metavar="NAME", help="the deployed stack (its outputs name the rest)")
     where.add_argument("--table", metavar="NAME", help="the idempotency table (with --downstream)")
     parser.add_argument("--downstream", metavar="URL", help="the downstream queue (with --table)")
+    parser.add_argument("--tracking", metavar="URL", help="the job tracker's queue, if any (with --table)")
     parser.add_argument(
         "--ttl-seconds",
         type=int,

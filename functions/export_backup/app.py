@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ges_backup_export import metrics
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.observability import logger
 from ges_backup_export.runtime import current_runtime
@@ -24,11 +25,14 @@ def lambda_handler(event: Any, context: LambdaContext) -> Mapping[str, Any]:
     runtime = current_runtime()
     runtime.records.register_lambda_context(context)
     deadline = Deadline.after_ms(context.get_remaining_time_in_millis())
-    if is_queue_event(event):
-        return process_partial_response(
-            event=event,
-            record_handler=partial(runtime.runner.run_record, deadline=deadline),
-            processor=processor,
-            context=context,
-        )
-    return runtime.runner.run_event(event, deadline)
+    try:
+        if is_queue_event(event):
+            return process_partial_response(
+                event=event,
+                record_handler=partial(runtime.runner.run_record, deadline=deadline),
+                processor=processor,
+                context=context,
+            )
+        return runtime.runner.run_event(event, deadline)
+    finally:
+        metrics.publish()

@@ -20,10 +20,11 @@ idempotency key), so `_ExportStore` never takes over a lock: a request that find
 ExportOutcomeUnknown too. Its lock write (`_put_record`) is Powertools' own without that clause.
 
 Costs: a new export is a PutItem and an UpdateItem; a duplicate is a PutItem. When GES accepted the export
-but the send failed, the failure is stored (`delivered: false`) rather than raised, so the job_id is kept;
-the next request delivers it under a second lock (key prefix `redelivery`), so two racing retries send it
-once, and marks the record delivered. Two persistence-layer instances, because Powertools configures a
-layer once, with the first config and key prefix it sees.
+but a send failed, the failure is stored (`delivered: false`, or `tracked: false` for the job tracker's
+message) rather than raised, so the job_id is kept; the next request sends what is owed under a lock of
+its own (key prefixes `redelivery`, `retracking`), so two racing retries send it once, and marks the
+record. One persistence-layer instance per lock, because Powertools configures a layer once, with the
+first config and key prefix it sees.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -61,13 +62,16 @@ KEY_PREFIX = "ges-backup-export"
 EXPORT_KEY_PREFIX = f"{KEY_PREFIX}:export"
 _IDENTITY_FIELDS = ("project_id", "graph_id", "backup_id", "export_path")
 _INPROGRESS = STATUS_CONSTANTS["INPROGRESS"]
+T = TypeVar("T")
 
 
 class StartedExport(TypedDict):
-    """GES accepted the export: its downstream message (holding the job_id) and whether it was sent."""
+    """GES accepted the export: its downstream message (holding the job_id), whether it was sent, and,
+    when the job tracker follows exports, whether the tracking message was sent."""
 
     message: DownstreamMessage
     delivered: bool
+    tracked: NotRequired[bool]
 
 
 class UnknownDetail(TypedDict):
@@ -83,6 +87,8 @@ class UnknownOutcome(TypedDict):
 
 
 Outcome = StartedExport | UnknownOutcome
+# What a started export may still owe: its downstream message, its tracking message.
+Owed = Literal["delivered", "tracked"]
 
 
 def export_reference(details: ExportDetails) -> str:
@@ -94,6 +100,30 @@ def export_reference(details: ExportDetails) -> str:
 
 def unknown_outcome(details: ExportDetails, reason: str, since: str) -> UnknownOutcome:
     return {"unknown": {"reason": reason, "since": since, "export": details}}
+
+
+def ran_once(
+    call: Callable[[Callable[[], T]], T], action: Callable[[], T], *, note: str, extra: dict[str, str]
+) -> tuple[T, bool]:
+    """`call(action)`, where `call` runs its argument under an idempotency lock; its result, and whether
+    `action` ran in it. When the table fails after `action` ran, its result all the same (logged with
+    `note`): raising would have the work retried, and done twice."""
+    done: list[T] = []
+
+    def keep() -> T:
+        done.append(action())
+        return done[0]
+
+    try:
+        return call(keep), bool(done)
+    except DependencyUnavailable as error:
+        if not done:
+            raise
+        logger.error(
+            f"an idempotency record was not completed after its work was done; {note}",
+            extra={**extra, "error": error.message},
+        )
+        return done[0], True
 
 
 class AbandonedLock(Exception):
@@ -118,9 +148,16 @@ class ExportRecords:
             expires_after_seconds=ttl_seconds,
         )
         self._exports = _ExportStore(table_name=table_name, boto3_client=client)
-        self._redeliveries = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
         self._export_once = self._once(self._exports, "export")
-        self._redeliver_once = self._once(self._redeliveries, "redelivery")
+        # One lock per owed message, so that two racing retries send each once.
+        self._send_once: dict[Owed, Callable[..., Any]] = {
+            "delivered": self._once(
+                DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client), "redelivery"
+            ),
+            "tracked": self._once(
+                DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client), "retracking"
+            ),
+        }
 
     def _once(self, store: DynamoDBPersistenceLayer, name: str) -> Callable[..., Any]:
         """`_run`, made idempotent on its `identity` argument, with its records under `<prefix>:<name>#`."""
@@ -138,46 +175,37 @@ class ExportRecords:
 
     def export_once(self, details: ExportDetails, start: Callable[[], Outcome]) -> tuple[Outcome, bool]:
         """`start()`'s outcome the first time for this identity, the stored one afterwards; and whether
-        this call started it."""
-        started: list[Outcome] = []
+        this call started it. When the record cannot be completed after `start()` ran, its outcome all the
+        same: a retry would find the lock abandoned once it expires (an unknown outcome, for a person to
+        settle), while what happened still goes downstream."""
+        return ran_once(
+            lambda keep: self._guarded(
+                details, lambda: self._export_once(identity=dict(details), action=keep)
+            ),
+            start,
+            note="a duplicate of this export waits until this invocation's lock expires, then ends "
+            "ExportOutcomeUnknown",
+            extra={"export_reference": export_reference(details)},
+        )
 
-        def start_and_keep() -> Outcome:
-            started.append(start())
-            return started[0]
-
-        try:
-            outcome: Outcome = self._guarded(
-                details, lambda: self._export_once(identity=dict(details), action=start_and_keep)
-            )
-        except DependencyUnavailable as error:
-            if not started:
-                raise
-            # GES was asked, but the record could not be completed. Raising would have the request
-            # retried, which finds the lock abandoned once it expires (an unknown outcome, for a person to
-            # settle): return what happened, so that a job_id still goes downstream.
-            logger.error(
-                "the export's idempotency record was not completed; a duplicate of it waits until this "
-                "invocation's lock expires, and then ends ExportOutcomeUnknown",
-                extra={"export_reference": export_reference(details), "error": error.message},
-            )
-            return started[0], True
-        return outcome, bool(started)
-
-    def redeliver_once(
-        self, details: ExportDetails, started: StartedExport, send: Callable[[], None]
-    ) -> None:
-        """Run `send()` once for this identity, then mark its export record delivered."""
+    def send_owed_once(
+        self, details: ExportDetails, started: StartedExport, owed: Owed, send: Callable[[], None]
+    ) -> StartedExport:
+        """Run `send()` once for this identity and what it owes, then mark the export record so; returns
+        the record's new result."""
 
         def deliver() -> dict[str, bool]:
             send()
             return {"sent": True}
 
-        self._guarded(details, lambda: self._redeliver_once(identity=dict(details), action=deliver))
+        self._guarded(details, lambda: self._send_once[owed](identity=dict(details), action=deliver))
+        done: StartedExport = {**started, owed: True}  # type: ignore[misc]
         try:
-            self._exports.save_success(dict(details), {**started, "delivered": True})
+            self._exports.save_success(dict(details), dict(done))
         except (BotoCoreError, ClientError) as error:
-            # The redelivery record already stops a second send; the next duplicate marks it again.
-            logger.warning("could not mark the export delivered", extra={"error": str(error)})
+            # The lock above already stops a second send; the next duplicate marks the record again.
+            logger.warning("could not mark the export's message sent", extra={"error": str(error)})
+        return done
 
     def _guarded(self, details: ExportDetails, call: Callable[[], Any]) -> Any:
         """Turn Powertools' idempotency errors into ours."""

@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
+from ges_backup_export import metrics
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.deduplication import (
     ExportRecords,
     Outcome,
-    StartedExport,
     UnknownOutcome,
     settle_hint,
     unknown_outcome,
 )
+from ges_backup_export.delivery import Delivery
 from ges_backup_export.errors import (
-    DeliveryFailed,
-    DependencyUnavailable,
     ExportOutcomeUnknown,
     InvalidRequest,
 )
@@ -24,17 +23,16 @@ from ges_backup_export.export_request import LATEST, ExportIdentity, resolve_exp
 from ges_backup_export.ges import GesClient
 from ges_backup_export.message_format import DownstreamMessage, ExportDetails, format_time
 from ges_backup_export.observability import logger
-from ges_backup_export.queues import SqsQueue, send_downstream
 from ges_backup_export.triggers import Submission
 
 
 class Exporter:
     def __init__(
-        self, ges: GesClient, records: ExportRecords, downstream: SqsQueue, default_project_id: str | None
+        self, ges: GesClient, records: ExportRecords, delivery: Delivery, default_project_id: str | None
     ) -> None:
         self._ges = ges
         self._records = records
-        self._downstream = downstream
+        self._delivery = delivery
         self._default_project_id = default_project_id
 
     def export(self, submission: Submission, deadline: Deadline) -> DownstreamMessage:
@@ -44,12 +42,13 @@ class Exporter:
         outcome, started_here = self._records.export_once(details, lambda: self._start(details, deadline))
         if "unknown" in outcome:
             raise _unknown(cast(UnknownOutcome, outcome))
-        if not started_here:
-            logger.info(
-                "export already started; returning its job_id", extra={"job_id": outcome["message"]["job_id"]}
-            )
-        if not outcome["delivered"]:
-            self._redeliver(details, outcome)
+        if started_here:
+            metrics.count(metrics.EXPORTS_STARTED)
+        else:
+            metrics.count(metrics.EXPORTS_DEDUPLICATED)
+            job_id = outcome["message"]["job_id"]
+            logger.info("export already started; returning its job_id", extra={"job_id": job_id})
+        self._delivery.owed(self._records, details, outcome)
         return outcome["message"]
 
     def _details(self, submission: Submission, deadline: Deadline) -> ExportDetails:
@@ -85,33 +84,8 @@ class Exporter:
             return unknown_outcome(details, error.message, format_time(datetime.now(UTC)))
         message: DownstreamMessage = {"job_id": job_id, **details}
         logger.info("GES started the export", extra={"job_id": job_id})
-        try:
-            self._send(message)
-        except DependencyUnavailable as error:
-            # Raising here would make Powertools forget the job_id; store it undelivered instead.
-            logger.warning(
-                "downstream send failed; a retry sends the stored job_id", extra={"error": error.message}
-            )
-            return {"message": message, "delivered": False}
-        return {"message": message, "delivered": True}
-
-    def _redeliver(self, details: ExportDetails, started: StartedExport) -> None:
-        message = started["message"]
-        try:
-            self._records.redeliver_once(details, started, lambda: self._send(message))
-        except DependencyUnavailable as error:
-            raise DeliveryFailed(
-                f"GES accepted the export as job {message['job_id']}, but sending its message downstream "
-                f"failed ({error.message}), so it may or may not have arrived; a retry sends the stored "
-                "job_id without exporting again"
-            ) from None
-        logger.info("delivered the stored job_id", extra={"job_id": message["job_id"]})
-
-    def _send(self, message: DownstreamMessage) -> None:
-        message_id = send_downstream(self._downstream, message)
-        logger.info(
-            "job_id sent downstream", extra={"job_id": message["job_id"], "sqs_message_id": message_id}
-        )
+        # A failed send is stored as owed: raising would make Powertools forget the job_id.
+        return self._delivery.first(message)
 
 
 def _identity(details: ExportDetails) -> ExportIdentity:

@@ -106,6 +106,12 @@ class GesClient:
             )
         return job_id
 
+    def job_status(self, project_id: str, graph_id: str, job_id: str, deadline: Deadline) -> dict[str, Any]:
+        """GES's view of one job (`status`, `begin_time`, `end_time`, `fail_reason`, ...); a job GES does
+        not know is GesRefused with GES's code (GES.7007). Safe to repeat: retried like every read."""
+        path = f"{_graph_path(project_id, graph_id)}/jobs/{quote(job_id, safe='')}/status"
+        return self._call(_Request("GET", path), deadline)
+
     def latest_successful_backup(
         self, project_id: str, graph_id: str, at: datetime, deadline: Deadline
     ) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, TypedDict, TypeGuard
+from typing import Any, NotRequired, TypedDict, TypeGuard
 
 # Message attributes of a dead-lettered request.
 ERROR_CODE = "error_code"
@@ -44,6 +44,21 @@ class DownstreamMessage(ExportDetails):
     """The published message: one per started export, on the downstream queue (and in every event)."""
 
     job_id: str
+
+
+class TrackingMessage(DownstreamMessage):
+    """What the job tracker checks: the downstream message, and what the tracker carries from one check
+    of the job to the next (never part of an event)."""
+
+    checks: NotRequired[int]  # status checks made so far
+    last_status: NotRequired[str]  # GES's status at the last check
+
+
+# The completion events (EventBridge): one per started export job, once GES says how it ended.
+EVENT_SOURCE = "ges-backup-export"
+SUCCEEDED = "GES Backup Export Succeeded"
+FAILED = "GES Backup Export Failed"
+TIMED_OUT = "GES Backup Export Timed Out"
 
 
 def format_time(at: datetime) -> str:

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 WIRE_LOGGERS = ("botocore", "boto3", "urllib3")
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "ges-backup-export")
+# Powertools' service: a key of every log line, and the one dimension of every metric.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "ges-backup-export"
+logger = Logger(service=SERVICE)
 
 
 def quiet_wire_loggers() -> None:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ges_backup_export.errors import DependencyUnavailable
 from ges_backup_export.export_request import ExportIdentity
-from ges_backup_export.message_format import DownstreamMessage, sqs_text
+from ges_backup_export.message_format import (
+    ERROR_CODE,
+    ERROR_MESSAGE,
+    MAX_MESSAGE_BYTES,
+    REQUESTED_AT,
+    DownstreamMessage,
+    format_time,
+    message_size,
+    sqs_text,
+)
+from ges_backup_export.observability import logger
+
+MAX_REASON_LENGTH = 4000  # characters of a reason a dead-lettered message carries
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -23,7 +36,13 @@ class SqsQueue:
         self._fifo = url.endswith(".fifo")
 
     def send(
-        self, body: str, *, group_id: str, deduplication_id: str, attributes: dict[str, str] | None = None
+        self,
+        body: str,
+        *,
+        group_id: str,
+        deduplication_id: str,
+        attributes: dict[str, str] | None = None,
+        delay_seconds: int = 0,
     ) -> str:
         """Send one message and return its SQS message id.
 
@@ -39,9 +58,11 @@ class SqsQueue:
                 for name, value in (attributes or {}).items()
             },
         }
-        if self._fifo:
+        if self._fifo:  # a FIFO queue delays per queue, not per message
             request["MessageGroupId"] = group_id
             request["MessageDeduplicationId"] = deduplication_id
+        elif delay_seconds:
+            request["DelaySeconds"] = delay_seconds
         try:
             answer = self._client.send_message(**request)
         except (BotoCoreError, ClientError) as error:
@@ -49,10 +70,46 @@ class SqsQueue:
         return answer["MessageId"]
 
 
-def send_downstream(queue: SqsQueue, message: DownstreamMessage) -> str:
-    """The downstream message of a started export; on a FIFO queue grouped by graph and deduplicated by
-    the export's identity, so that SQS drops a copy sent again within five minutes."""
+def send_downstream(queue: SqsQueue, message: DownstreamMessage, delay_seconds: int = 0) -> str:
+    """The downstream message of a started export (or its tracking message, delayed); on a FIFO queue
+    grouped by graph and deduplicated by the export's identity, so that SQS drops a copy sent again
+    within five minutes."""
     identity = ExportIdentity(
         message["project_id"], message["graph_id"], message["backup_id"], message["export_path"]
     )
-    return queue.send(json.dumps(message), group_id=message["graph_id"], deduplication_id=identity.digest())
+    return queue.send(
+        json.dumps(message),
+        group_id=message["graph_id"],
+        deduplication_id=identity.digest(),
+        delay_seconds=delay_seconds,
+    )
+
+
+def send_dead_letter(
+    queue: SqsQueue,
+    body: str,
+    code: str,
+    reason: str,
+    *,
+    group_id: str,
+    deduplication_id: str,
+    requested_at: datetime | None = None,
+) -> None:
+    """A message that can never succeed, `body` unchanged, with its reason in attributes (`error_code`,
+    `error_message`) and its reference time (`requested_at`), which a redrive keeps."""
+    attributes = {ERROR_CODE: code}
+    if requested_at is not None:
+        attributes[REQUESTED_AT] = format_time(requested_at)
+    attributes[ERROR_MESSAGE] = _fitting_reason(body, attributes, reason[:MAX_REASON_LENGTH])
+    queue.send(body, group_id=group_id, deduplication_id=deduplication_id, attributes=attributes)
+    logger.error("request sent to the dead-letter queue", extra={"error_code": code})
+
+
+def _fitting_reason(body: str, attributes: dict[str, str], reason: str) -> str:
+    """The reason, in characters SQS accepts, cut to what fits beside the body and the other attributes in
+    one message (the function's ERROR log line has it whole)."""
+    reason = sqs_text(reason)
+    room = MAX_MESSAGE_BYTES - message_size(body, {**attributes, ERROR_MESSAGE: ""})
+    if len(reason.encode()) <= room:
+        return reason
+    return reason.encode()[: max(room - 3, 0)].decode(errors="ignore") + "..."

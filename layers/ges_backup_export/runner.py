@@ -15,24 +15,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from ges_backup_export import metrics
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import ExportError, InvalidRequest
 from ges_backup_export.exporter import Exporter
 from ges_backup_export.message_format import (
-    ERROR_CODE,
-    ERROR_MESSAGE,
-    MAX_MESSAGE_BYTES,
     REQUESTED_AT,
     DownstreamMessage,
-    format_time,
-    message_size,
-    sqs_text,
 )
 from ges_backup_export.observability import log_failure, logger
-from ges_backup_export.queues import SqsQueue
+from ges_backup_export.queues import SqsQueue, send_dead_letter
 from ges_backup_export.triggers import Batch, Submission, batch_from_body, batch_from_event, record_time
 
-MAX_REASON_LENGTH = 4000
 Result = DownstreamMessage | ExportError
 
 
@@ -46,7 +40,7 @@ class Runner:
         try:
             batch = batch_from_event(event, datetime.now(UTC))
         except InvalidRequest as error:
-            log_failure(error)
+            _failed(error)
             raise
         results = self._run_batch(batch, deadline)
         if batch.is_list:
@@ -68,7 +62,7 @@ class Runner:
                 at = record_time(requested_at, record.attributes.sent_timestamp, now)
                 batch = batch_from_body(record.body, at)
             except InvalidRequest as error:
-                log_failure(error)
+                _failed(error)
                 results: list[Result] = [error]
             else:
                 results = self._run_batch(batch, deadline)
@@ -80,7 +74,7 @@ class Runner:
         results: list[Result] = []
         for entry in batch.entries:
             if isinstance(entry, ExportError):
-                log_failure(entry)
+                _failed(entry)
                 results.append(entry)
                 continue
             logger.append_keys(graph_id=entry.request.graph_id, backup_id=entry.request.backup_id)
@@ -88,7 +82,7 @@ class Runner:
             try:
                 results.append(self._exporter.export(entry, deadline))
             except ExportError as error:
-                log_failure(error)
+                _failed(error)
                 results.append(error)
             finally:
                 logger.remove_keys(["graph_id", "backup_id"])
@@ -145,22 +139,21 @@ def _send_dead_letter(
     a queue record's reference time, so that a redrive resolves its placeholders the same."""
     first = failures[0][1]
     reason = first.message if single else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
-    attributes = {ERROR_CODE: first.code}
-    if requested_at is not None:
-        attributes[REQUESTED_AT] = format_time(requested_at)
-    attributes[ERROR_MESSAGE] = _fitting_reason(body, attributes, reason[:MAX_REASON_LENGTH])
-    queue.send(body, group_id=group_id, deduplication_id=deduplication_id, attributes=attributes)
-    logger.error("request sent to the dead-letter queue", extra={"error_code": first.code})
+    send_dead_letter(
+        queue,
+        body,
+        first.code,
+        reason,
+        group_id=group_id,
+        deduplication_id=deduplication_id,
+        requested_at=requested_at,
+    )
 
 
-def _fitting_reason(body: str, attributes: dict[str, str], reason: str) -> str:
-    """The reason, in characters SQS accepts, cut to what fits beside the body and the other attributes in
-    one message (the function's ERROR log line has it whole)."""
-    reason = sqs_text(reason)
-    room = MAX_MESSAGE_BYTES - message_size(body, {**attributes, ERROR_MESSAGE: ""})
-    if len(reason.encode()) <= room:
-        return reason
-    return reason.encode()[: max(room - 3, 0)].decode(errors="ignore") + "..."
+def _failed(error: ExportError) -> None:
+    """A request that failed: one log line, and one count of ExportsFailed."""
+    log_failure(error)
+    metrics.count(metrics.EXPORTS_FAILED)
 
 
 def _failures(results: list[Result]) -> list[tuple[int, ExportError]]:

@@ -1,4 +1,4 @@
-"""The parts of the job, built once per execution environment from its settings.
+"""The parts of each function, built once per execution environment from its settings.
 
 Clients, the HTTP session and the token cache are reused across warm invocations. The settings are
 read on every invocation (a few dictionary lookups), so a changed setting gets parts built from it.
@@ -12,14 +12,17 @@ from functools import lru_cache
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+from ges_backup_export.announcements import Announcer
 from ges_backup_export.aws_clients import CONFIG
 from ges_backup_export.deduplication import ExportRecords
+from ges_backup_export.delivery import Delivery
 from ges_backup_export.exporter import Exporter
 from ges_backup_export.ges import GesClient
 from ges_backup_export.queues import SqsQueue
 from ges_backup_export.runner import Runner
-from ges_backup_export.settings import Settings
+from ges_backup_export.settings import Settings, TrackerSettings
 from ges_backup_export.token_source import TokenSource
+from ges_backup_export.tracking import Tracker, TrackingRunner
 
 
 @dataclass(frozen=True)
@@ -29,29 +32,70 @@ class Runtime:
     ges: GesClient
 
 
+@dataclass(frozen=True)
+class TrackerRuntime:
+    announcer: Announcer
+    runner: TrackingRunner
+    ges: GesClient
+
+
 def current_runtime() -> Runtime:
-    """The runtime for the current settings; raises ConfigurationError naming a bad setting."""
+    """The export function's parts for the current settings; raises ConfigurationError naming a bad
+    setting."""
     return _build(Settings.from_env())
 
 
-@lru_cache(maxsize=1)
-def _build(settings: Settings) -> Runtime:
-    sqs = boto3.client("sqs", config=CONFIG)
-    tokens = TokenSource(
-        settings.token_secret_id,
-        SecretsProvider(boto3_client=boto3.client("secretsmanager", config=CONFIG)),
-    )
-    records = ExportRecords(
-        settings.idempotency_table_name,
-        settings.idempotency_ttl_seconds,
-        boto3.client("dynamodb", config=CONFIG),
-    )
-    ges = GesClient(
+def current_tracker() -> TrackerRuntime:
+    """The job tracker's parts for the current settings."""
+    return _build_tracker(TrackerSettings.from_env())
+
+
+def ges_client(settings: Settings | TrackerSettings) -> GesClient:
+    """A GES client whose token comes from the secret (cached, read again on a 401)."""
+    secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager", config=CONFIG))
+    tokens = TokenSource(settings.token_secret_id, secrets)
+    return GesClient(
         settings.ges_endpoint,
         tokens,
         timeout=settings.ges_timeout_seconds,
         max_attempts=settings.ges_max_attempts,
     )
-    exporter = Exporter(ges, records, SqsQueue(settings.downstream_queue_url, sqs), settings.ges_project_id)
+
+
+@lru_cache(maxsize=1)
+def _build(settings: Settings) -> Runtime:
+    sqs = boto3.client("sqs", config=CONFIG)
+    records = ExportRecords(
+        settings.idempotency_table_name,
+        settings.idempotency_ttl_seconds,
+        boto3.client("dynamodb", config=CONFIG),
+    )
+    ges = ges_client(settings)
+    tracking = SqsQueue(settings.tracking_queue_url, sqs) if settings.tracking_queue_url else None
+    delivery = Delivery(
+        SqsQueue(settings.downstream_queue_url, sqs), tracking, settings.job_poll_interval_seconds
+    )
+    exporter = Exporter(ges, records, delivery, settings.ges_project_id)
     dead_letter = SqsQueue(settings.dead_letter_queue_url, sqs) if settings.dead_letter_queue_url else None
     return Runtime(records=records, runner=Runner(exporter, dead_letter), ges=ges)
+
+
+@lru_cache(maxsize=1)
+def _build_tracker(settings: TrackerSettings) -> TrackerRuntime:
+    sqs = boto3.client("sqs", config=CONFIG)
+    announcer = Announcer(
+        boto3.client("events", config=CONFIG),
+        settings.event_bus_name,
+        settings.idempotency_table_name,
+        boto3.client("dynamodb", config=CONFIG),
+    )
+    ges = ges_client(settings)
+    tracker = Tracker(
+        ges,
+        announcer,
+        SqsQueue(settings.tracking_queue_url, sqs),
+        poll_interval_seconds=settings.job_poll_interval_seconds,
+        timeout_seconds=settings.job_tracking_timeout_seconds,
+    )
+    dead_letter = SqsQueue(settings.dead_letter_queue_url, sqs) if settings.dead_letter_queue_url else None
+    return TrackerRuntime(announcer=announcer, runner=TrackingRunner(tracker, dead_letter), ges=ges)

@@ -16,6 +16,14 @@ from ges_backup_export.ids import check_id
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 1_296_000
 DEFAULT_GES_TIMEOUT_SECONDS = 10.0
 DEFAULT_GES_MAX_ATTEMPTS = 3
+DEFAULT_JOB_POLL_INTERVAL_SECONDS = 30
+DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS = 86_400
+DEFAULT_EVENT_BUS_NAME = "default"
+MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
+# An EventBridge bus name (letters, digits and ._-/), or a bus ARN.
+_EVENT_BUS = re.compile(
+    r"[A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}"
+)
 # The host of GES_ENDPOINT: a DNS name, an IPv4 address or a bracketed IPv6 address, then an optional port
 # (1 to 65535), and nothing else, so that the host checked here is the host requests connects to (urlsplit
 # alone takes `http://[::1].evil.com` for the loopback host ::1).
@@ -36,6 +44,8 @@ class Settings:
     dead_letter_queue_url: str | None
     ges_timeout_seconds: float
     ges_max_attempts: int
+    tracking_queue_url: str | None = None
+    job_poll_interval_seconds: int = DEFAULT_JOB_POLL_INTERVAL_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -52,6 +62,41 @@ class Settings:
             ),
             downstream_queue_url=_queue_url("DOWNSTREAM_QUEUE_URL", _required(env, "DOWNSTREAM_QUEUE_URL")),
             dead_letter_queue_url=_optional_queue_url(env, "DEAD_LETTER_QUEUE_URL"),
+            ges_timeout_seconds=_positive_float(env, "GES_TIMEOUT_SECONDS", DEFAULT_GES_TIMEOUT_SECONDS),
+            ges_max_attempts=_positive_int(env, "GES_MAX_ATTEMPTS", DEFAULT_GES_MAX_ATTEMPTS),
+            tracking_queue_url=_optional_queue_url(env, "TRACKING_QUEUE_URL"),
+            job_poll_interval_seconds=_poll_interval(env),
+        )
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """The job tracker's settings (README, "Following the job")."""
+
+    ges_endpoint: str
+    token_secret_id: str
+    idempotency_table_name: str
+    tracking_queue_url: str
+    dead_letter_queue_url: str | None
+    event_bus_name: str
+    job_poll_interval_seconds: int
+    job_tracking_timeout_seconds: int
+    ges_timeout_seconds: float
+    ges_max_attempts: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> TrackerSettings:
+        return cls(
+            ges_endpoint=_ges_endpoint(_required(env, "GES_ENDPOINT")),
+            token_secret_id=_required(env, "GES_TOKEN_SECRET_ID"),
+            idempotency_table_name=_required(env, "IDEMPOTENCY_TABLE_NAME"),
+            tracking_queue_url=_queue_url("TRACKING_QUEUE_URL", _required(env, "TRACKING_QUEUE_URL")),
+            dead_letter_queue_url=_optional_queue_url(env, "DEAD_LETTER_QUEUE_URL"),
+            event_bus_name=_event_bus(env),
+            job_poll_interval_seconds=_poll_interval(env),
+            job_tracking_timeout_seconds=_positive_int(
+                env, "JOB_TRACKING_TIMEOUT_SECONDS", DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS
+            ),
             ges_timeout_seconds=_positive_float(env, "GES_TIMEOUT_SECONDS", DEFAULT_GES_TIMEOUT_SECONDS),
             ges_max_attempts=_positive_int(env, "GES_MAX_ATTEMPTS", DEFAULT_GES_MAX_ATTEMPTS),
         )
@@ -76,6 +121,12 @@ def _check_setting_id(name: str, value: str) -> None:
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=1)
+
+
+def _whole_number(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
     raw = _optional(env, name)
     if raw is None:
         return default
@@ -83,9 +134,29 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ConfigurationError(f"{name} must be at least 1, got {value}")
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum}, got {value}")
     return value
+
+
+def _poll_interval(env: Mapping[str, str]) -> int:
+    """JOB_POLL_INTERVAL_SECONDS: the tracking message's delay, so at most what SQS delays (0 allowed)."""
+    return _whole_number(
+        env,
+        "JOB_POLL_INTERVAL_SECONDS",
+        DEFAULT_JOB_POLL_INTERVAL_SECONDS,
+        minimum=0,
+        maximum=MAX_DELAY_SECONDS,
+    )
+
+
+def _event_bus(env: Mapping[str, str]) -> str:
+    name = _optional(env, "EVENT_BUS_NAME") or DEFAULT_EVENT_BUS_NAME
+    if not _EVENT_BUS.fullmatch(name):
+        raise ConfigurationError(f"EVENT_BUS_NAME must be an EventBridge bus name or ARN, got {name!r}")
+    return name
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:

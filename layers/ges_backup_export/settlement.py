@@ -73,14 +73,17 @@ class Settlement:
             found += [_unknown_export(item) for item in page.get("Items", [])]
         return sorted(found, key=lambda unknown: unknown.since)
 
-    def started(self, reference: str, job_id: str) -> StartedExport:
-        """Record that the export started as job `job_id`; returns it, not yet delivered."""
+    def started(self, reference: str, job_id: str, *, tracked: bool) -> StartedExport:
+        """Record that the export started as job `job_id`; returns it, its messages owed (the tracking
+        message too when the job tracker is `tracked`)."""
         problem = check_id(job_id)
         if problem:
             raise SettleError(f"the job id {job_id!r} {problem}")
         export = self._find(reference).export
         message: DownstreamMessage = {"job_id": job_id, **export}
         started: StartedExport = {"message": message, "delivered": False}
+        if tracked:
+            started["tracked"] = False
         self._guarded(
             lambda: self._client.update_item(
                 TableName=self._table,

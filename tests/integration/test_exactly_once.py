@@ -146,10 +146,19 @@ def test_a_body_too_large_to_dead_letter_with_its_whole_reason_keeps_what_fits(
     assert posts_to(ges, REQUEST) == 1
 
 
+@pytest.mark.parametrize("tracked", [False, True], ids=["without-tracker", "with-tracker"])
 def test_an_unknown_export_costs_what_a_new_one_costs_and_a_duplicate_stays_one_request(
-    function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy
+    function: Function,
+    graphs: Graphs,
+    ges: FakeGes,
+    aws: AwsProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    tracked: bool,
 ) -> None:
-    """The record of the lock carries "the POST may have left": no marker item, no fourth request."""
+    """The record of the lock carries "the POST may have left": no marker item, no fourth request (the job
+    tracker's message, when TRACKING_QUEUE_URL is set, is the one more)."""
+    if not tracked:
+        monkeypatch.setenv("TRACKING_QUEUE_URL", "")
     function.invoke({**REQUEST, "export_path": "ges-backups/movies/warm/"})  # the token is cached
     aws.reset_counts()
     function.invoke(REQUEST)
@@ -162,7 +171,8 @@ def test_an_unknown_export_costs_what_a_new_one_costs_and_a_duplicate_stays_one_
     function.invoke_failing({**REQUEST, "export_path": "ges-backups/movies/unknown/"})
     unknown = dict(aws.requests)
 
-    assert new == {"dynamodb.PutItem": 1, "sqs.SendMessage": 1, "dynamodb.UpdateItem": 1}
+    sends = 2 if tracked else 1
+    assert new == {"dynamodb.PutItem": 1, "sqs.SendMessage": sends, "dynamodb.UpdateItem": 1}
     assert duplicate == {"dynamodb.PutItem": 1}
     assert unknown == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1}
 

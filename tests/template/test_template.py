@@ -28,7 +28,14 @@ OPTIONAL_SETTINGS = [
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_LOG_LEVEL",
 ]
-QUEUES = ["InputQueue", "InputDeadLetterQueue", "DownstreamQueue", "FailedRunsQueue"]
+QUEUES = [
+    "InputQueue",
+    "InputDeadLetterQueue",
+    "DownstreamQueue",
+    "FailedRunsQueue",
+    "TrackingQueue",
+    "TrackingDeadLetterQueue",
+]
 OUTPUTS = [
     "InputQueueUrl",
     "InputDeadLetterQueueUrl",
@@ -37,6 +44,9 @@ OUTPUTS = [
     "ExportBackupFunctionName",
     "ExportBackupFunctionArn",
     "IdempotencyTableName",
+    "TrackingQueueUrl",
+    "TrackingDeadLetterQueueUrl",
+    "TrackExportFunctionName",
 ]
 IDEMPOTENCY_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 # What Lambda's SQS poller needs (the actions of AWSLambdaSQSQueueExecutionRole, minus its logs:* ones).
@@ -45,6 +55,7 @@ LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 SCHEDULER_TIME = "<aws.scheduler.scheduled-time>"
 FUNCTION_ROLE = "ExportBackupRole"
 SCHEDULE_ROLE = "ScheduleRole"
+TRACKER_ROLE = "TrackExportRole"
 IAM_POLICY_TYPES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
 # Every scanner finding suppressed in template.yaml, by resource. A new suppression needs its reason
 # in the template and its entry here; fixing a finding means removing both.
@@ -56,12 +67,18 @@ CHECKOV_SKIPS = {
     "DownstreamQueue": {"CKV_AWS_27"},
     "FailedRunsQueue": {"CKV_AWS_27"},
     "IdempotencyTable": {"CKV_AWS_119"},
+    "TrackingQueue": {"CKV_AWS_27"},
+    "TrackingDeadLetterQueue": {"CKV_AWS_27"},
+    "TrackExportLogGroup": {"CKV_AWS_158"},
+    "TrackExportFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
 }
 CFN_LINT_IGNORES = {
     "ExportBackupFunction": {"WS1000", "WS1004"},
     "InputDeadLetterQueue": {"ES6000"},
     "DownstreamQueue": {"ES6000"},
     "FailedRunsQueue": {"ES6000"},
+    "TrackingDeadLetterQueue": {"ES6000"},
+    "TrackExportFunction": {"WS1000", "WS1004"},
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
@@ -393,9 +410,10 @@ def test_secret_statement_only_reads_the_token_secret(
 def test_function_sends_exactly_to_the_queues_it_is_wired_to(
     statements: list[dict[str, Any]], environment: dict[str, Any], function: dict[str, Any]
 ) -> None:
-    # The code sends to DOWNSTREAM_QUEUE_URL and DEAD_LETTER_QUEUE_URL; Lambda sends a failed
-    # asynchronous run to the on-failure destination with the function's role.
-    wired = [arn_of(environment[name]["Ref"]) for name in ("DOWNSTREAM_QUEUE_URL", "DEAD_LETTER_QUEUE_URL")]
+    # The code sends to DOWNSTREAM_QUEUE_URL, DEAD_LETTER_QUEUE_URL and TRACKING_QUEUE_URL; Lambda sends
+    # a failed asynchronous run to the on-failure destination with the function's role.
+    queues = ("DOWNSTREAM_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "TRACKING_QUEUE_URL")
+    wired = [arn_of(environment[name]["Ref"]) for name in queues]
     on_failure = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
     assert same_items(granted(statements, "sqs:SendMessage"), [*wired, on_failure])
     senders = [s for s in statements_with(statements, "sqs:") if "sqs:SendMessage" in actions_of(s)]
@@ -465,7 +483,7 @@ def test_schedule_role_is_assumed_for_this_account_only(resources: dict[str, Any
 
 def test_no_role_has_managed_policies(resources: dict[str, Any]) -> None:
     roles = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {FUNCTION_ROLE, SCHEDULE_ROLE}
+    assert set(roles) == {FUNCTION_ROLE, SCHEDULE_ROLE, TRACKER_ROLE}
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role, f"{name} has managed policies"
     assert not [r for r in resources.values() if r["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}]
@@ -491,7 +509,8 @@ def test_no_statement_grants_a_wildcard_resource(all_statements: list[dict[str, 
     for statement in all_statements:
         for resource in as_list(statement["Resource"]):
             assert isinstance(resource, dict), f"literal resource {resource!r}: use a Ref or GetAtt"
-            assert set(resource) <= {"Ref", "Fn::GetAtt"}, f"resource {resource!r} is not one specific ref"
+            # An ARN built from a name (an event bus) is a Sub of one specific resource.
+            assert set(resource) <= {"Ref", "Fn::GetAtt", "Fn::Sub"}, f"resource {resource!r} is not one ref"
             assert "*" not in json.dumps(resource)
 
 
@@ -557,10 +576,12 @@ def dead_letter_queues(
 ) -> set[str]:
     """Every queue that holds failures for a person: redrive targets, DEAD_LETTER_QUEUE_URL, the
     on-failure destination and the schedule's dead-letter queue."""
+    tracker = resources["TrackExportFunction"]["Properties"]
     arns = [
         function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"],
         schedule["DeadLetterConfig"]["Arn"],
         arn_of(function["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"]["Ref"]),
+        arn_of(tracker["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"]["Ref"]),
     ]
     for resource in resources.values():
         if resource["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in resource["Properties"]:
@@ -590,10 +611,11 @@ def test_the_dead_letter_queues_are_the_expected_ones(
     assert dead_letter_queues(resources, function, schedule_event) == {
         "InputDeadLetterQueue",
         "FailedRunsQueue",
+        "TrackingDeadLetterQueue",
     }
 
 
-@pytest.mark.parametrize("queue", ["InputDeadLetterQueue", "FailedRunsQueue"])
+@pytest.mark.parametrize("queue", ["InputDeadLetterQueue", "FailedRunsQueue", "TrackingDeadLetterQueue"])
 def test_dead_letter_queue_depth_raises_an_alarm(alarms: dict[str, dict[str, Any]], queue: str) -> None:
     dimension = {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
     found = alarms_on(alarms, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension)
@@ -617,9 +639,11 @@ def test_function_errors_and_throttles_raise_an_alarm(alarms: dict[str, dict[str
 
 
 def test_every_alarm_treats_missing_data_as_not_breaching(alarms: dict[str, dict[str, Any]]) -> None:
+    """But one: "no backup landed" fires on the absence of successes (tests/template/test_tracking)."""
     assert alarms
     for name, alarm in alarms.items():
-        assert alarm["TreatMissingData"] == "notBreaching", name
+        expected = "breaching" if name == "NoBackupLandedAlarm" else "notBreaching"
+        assert alarm["TreatMissingData"] == expected, name
         assert alarm.get("AlarmDescription"), name
 
 

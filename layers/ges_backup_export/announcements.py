@@ -1,0 +1,133 @@
+"""The completion events: one EventBridge event per export job, however often its end is seen.
+
+The event is put under a Powertools idempotency lock keyed on the job (key prefix
+`ges-backup-export:announce`, in the idempotency table), so a tracking message delivered twice, or one
+whose event was put but which was not deleted, announces nothing a second time. A put that fails
+(the call, or an entry EventBridge refused: `FailedEntryCount`) raises inside the lock, so the lock is
+given back and the message is checked again later. Once the event is put, the job's metrics are counted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NotRequired
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ges_backup_export import metrics
+from ges_backup_export.deduplication import KEY_PREFIX, ran_once
+from ges_backup_export.errors import DependencyUnavailable, ExportInProgress
+from ges_backup_export.message_format import EVENT_SOURCE, FAILED, SUCCEEDED, TIMED_OUT, DownstreamMessage
+from ges_backup_export.observability import logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+# How long an announced job is remembered: longer than a tracking message can live in its queues.
+ANNOUNCED_TTL_SECONDS = 1_296_000
+GES_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # GES's begin_time and end_time, UTC without a zone
+_METRIC = {SUCCEEDED: metrics.JOBS_SUCCEEDED, FAILED: metrics.JOBS_FAILED, TIMED_OUT: metrics.JOBS_TIMED_OUT}
+
+
+class CompletionDetail(DownstreamMessage):
+    """An event's detail: exactly the downstream message and how the job ended, nothing else."""
+
+    status: str
+    begin_time: NotRequired[str]
+    end_time: NotRequired[str]
+    fail_reason: NotRequired[str]
+    checked_at: str
+
+
+def _announce(job: dict[str, str], action: Any) -> Any:
+    """What the idempotent wrapper calls: `job` holds the key, `action` the put."""
+    return action()
+
+
+class Announcer:
+    def __init__(
+        self, events: EventBridgeClient, bus: str, table_name: str, dynamodb: DynamoDBClient
+    ) -> None:
+        self._events = events
+        self._bus = bus
+        self._config = IdempotencyConfig(
+            event_key_jmespath="[project_id, job_id]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=ANNOUNCED_TTL_SECONDS,
+        )
+        self._once = idempotent_function(
+            data_keyword_argument="job",
+            persistence_store=DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb),
+            config=self._config,
+            key_prefix=f"{KEY_PREFIX}:announce",
+        )(_announce)
+
+    def register_lambda_context(self, context: LambdaContext) -> None:
+        """Let a lock expire with the invocation that took it; call before any announcement."""
+        self._config.register_lambda_context(context)
+
+    def announce(self, detail_type: str, detail: CompletionDetail) -> bool:
+        """Put the job's event unless it was put before; whether this call put it."""
+        job = {"project_id": detail["project_id"], "job_id": detail["job_id"]}
+        _, put_here = ran_once(
+            lambda keep: _guarded(lambda: self._once(job=job, action=keep)),
+            lambda: self._put(detail_type, detail),
+            note="a copy of this tracking message waits until this invocation's lock expires, and may "
+            "announce the job again (consumers key on job_id)",
+            extra={"job_id": detail["job_id"]},
+        )
+        return put_here
+
+    def _put(self, detail_type: str, detail: CompletionDetail) -> dict[str, bool]:
+        entry: PutEventsRequestEntryTypeDef = {
+            "Source": EVENT_SOURCE,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail),
+            "EventBusName": self._bus,
+        }
+        try:
+            answer = self._events.put_events(Entries=[entry])
+        except (BotoCoreError, ClientError) as error:
+            raise DependencyUnavailable(f"EventBridge did not take the completion event: {error}") from None
+        if answer.get("FailedEntryCount"):
+            refused = answer["Entries"][0]
+            reason = f"{refused.get('ErrorCode')} {refused.get('ErrorMessage')}"
+            raise DependencyUnavailable(f"EventBridge refused the completion event: {reason}")
+        logger.info("completion event put", extra={"detail_type": detail_type, "job_id": detail["job_id"]})
+        _count(detail_type, detail)
+        return {"put": True}
+
+
+def _count(detail_type: str, detail: CompletionDetail) -> None:
+    metrics.count(_METRIC[detail_type])
+    begin, end = detail.get("begin_time"), detail.get("end_time")
+    if begin and end and detail_type != TIMED_OUT:
+        try:
+            took = datetime.strptime(end, GES_TIME_FORMAT) - datetime.strptime(begin, GES_TIME_FORMAT)
+        except ValueError:
+            return  # a time GES wrote some other way: no duration, rather than a wrong one
+        metrics.seconds(metrics.JOB_SECONDS, took.total_seconds())
+
+
+def _guarded(call: Any) -> Any:
+    """Turn Powertools' idempotency errors into ours."""
+    try:
+        return call()
+    except IdempotencyAlreadyInProgressError:
+        raise ExportInProgress("the job's end is being announced by another invocation right now") from None
+    except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as error:
+        raise DependencyUnavailable(f"the idempotency table failed: {error}") from None

@@ -1,0 +1,82 @@
+"""Where a started export's messages go: the downstream queue, then the job tracker's queue when it is
+set (delayed by JOB_POLL_INTERVAL_SECONDS, so that the first status check waits that long).
+
+A send that fails after GES accepted the export is owed, not raised: the stored record says so, and the
+next request for the export sends what it still owes, each message once (deduplication.send_owed_once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ges_backup_export.deduplication import ExportRecords, Owed, StartedExport
+from ges_backup_export.errors import DeliveryFailed, DependencyUnavailable
+from ges_backup_export.message_format import DownstreamMessage, ExportDetails
+from ges_backup_export.observability import logger
+from ges_backup_export.queues import SqsQueue, send_downstream
+
+
+class Delivery:
+    def __init__(self, downstream: SqsQueue, tracking: SqsQueue | None, poll_interval_seconds: int) -> None:
+        self._downstream = downstream
+        self._tracking = tracking
+        self._poll_interval = poll_interval_seconds
+
+    @property
+    def tracks(self) -> bool:
+        """Whether the job tracker follows the exports."""
+        return self._tracking is not None
+
+    def first(self, message: DownstreamMessage) -> StartedExport:
+        """The first sends of a new export; what failed is owed in the result."""
+        started: StartedExport = {"message": message, "delivered": False}
+        if self._tracking is not None:
+            started["tracked"] = False
+        for owed in self._owed(started):
+            try:
+                self._send(owed, message)
+            except DependencyUnavailable as error:
+                logger.warning(
+                    "a send failed after GES accepted the export; a retry sends it, without exporting again",
+                    extra={"owed": owed, "error": error.message},
+                )
+                return started  # the tracking message waits for the downstream one
+            started[owed] = True
+        return started
+
+    def owed(self, records: ExportRecords, details: ExportDetails, started: StartedExport) -> StartedExport:
+        """Send what a stored export still owes, each message once; DeliveryFailed when a send fails."""
+        message = started["message"]
+        for owed in self._owed(started):
+            try:
+                started = records.send_owed_once(details, started, owed, self._sender(owed, message))
+            except DependencyUnavailable as error:
+                raise DeliveryFailed(_owed_failure(owed, message["job_id"], error.message)) from None
+            logger.info("sent what a started export owed", extra={"owed": owed, "job_id": message["job_id"]})
+        return started
+
+    def _owed(self, started: StartedExport) -> list[Owed]:
+        owed: list[Owed] = [] if started["delivered"] else ["delivered"]
+        if self._tracking is not None and started.get("tracked") is False:
+            owed.append("tracked")
+        return owed
+
+    def _sender(self, owed: Owed, message: DownstreamMessage) -> Callable[[], None]:
+        return lambda: self._send(owed, message)
+
+    def _send(self, owed: Owed, message: DownstreamMessage) -> None:
+        if owed == "tracked" and self._tracking is not None:
+            sent = send_downstream(self._tracking, message, delay_seconds=self._poll_interval)
+            what = "job handed to the tracker"
+        else:
+            sent = send_downstream(self._downstream, message)
+            what = "job_id sent downstream"
+        logger.info(what, extra={"job_id": message["job_id"], "sqs_message_id": sent})
+
+
+def _owed_failure(owed: Owed, job_id: str, problem: str) -> str:
+    what = "sending its message downstream" if owed == "delivered" else "handing it to the job tracker"
+    return (
+        f"GES accepted the export as job {job_id}, but {what} failed ({problem}), so it may or may not "
+        "have arrived; a retry sends it again without exporting again"
+    )

@@ -1,0 +1,47 @@
+"""The job's CloudWatch metrics: Powertools Metrics in the embedded metric format (JSON lines on stdout
+that CloudWatch turns into metrics; no API call, no permission).
+
+Namespace `GesBackupExport`, one dimension, `service`; never a job id or anything else unbounded, and
+never a token. The handlers publish what an invocation counted once it ends (`publish`); counting
+takes a lock, because the requests of one invocation may run on several threads.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ges_backup_export.observability import SERVICE
+
+NAMESPACE = "GesBackupExport"
+# The export function's.
+EXPORTS_STARTED = "ExportsStarted"
+EXPORTS_DEDUPLICATED = "ExportsDeduplicated"
+EXPORTS_FAILED = "ExportsFailed"
+# The tracker's.
+JOBS_SUCCEEDED = "ExportJobsSucceeded"
+JOBS_FAILED = "ExportJobsFailed"
+JOBS_TIMED_OUT = "ExportJobsTimedOut"
+JOB_SECONDS = "ExportJobSeconds"
+
+_metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+_lock = threading.Lock()
+
+
+def count(name: str) -> None:
+    with _lock:
+        _metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def seconds(name: str, value: float) -> None:
+    with _lock:
+        _metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+
+
+def publish() -> None:
+    """Write what was counted since the last publish (nothing when nothing was)."""
+    with _lock:
+        if _metrics.metric_set:
+            _metrics.flush_metrics()
