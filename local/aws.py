@@ -1,6 +1,6 @@
 """The AWS side of a local run: moto in server mode, and the resources template.yaml declares, created in it.
 
-The queues (with their redrive policies), the idempotency table and the function's environment are read
+The queues (with their redrive policies), the idempotency table and the functions' environments are read
 from the template, so a local run and the tests use what a deployment would use. Only the secret's
 value and the parameters a deployment would be given (the GES endpoint, the secret ARN) come from here.
 """
@@ -59,6 +59,13 @@ class Stack:
     environment: dict[str, str] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
+    physical: dict[str, str] = field(default_factory=dict)  # logical id -> queue URL or table name
+
+    def environment_of(self, function: str) -> dict[str, str]:
+        """A function's environment as the template wires it, from the stack's parameters and resources
+        (`environment` is the export function's)."""
+        variables = self.template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        return {key: _resolve(value, self.parameters, self.physical) for key, value in variables.items()}
 
     def function_property(self, name: str) -> Any:
         return self.template["Resources"][FUNCTION]["Properties"][name]
@@ -89,9 +96,8 @@ def deploy(
         (key, value) for key, value in resources.items() if value["Type"] == "AWS::DynamoDB::Table"
     )
     stack.table_name = _create_table(f"{name}-{table_id}", table["Properties"])
-    physical = {**stack.queue_urls, table_id: stack.table_name}
-    variables = resources[FUNCTION]["Properties"]["Environment"]["Variables"]
-    stack.environment = {key: _resolve(value, parameters, physical) for key, value in variables.items()}
+    stack.physical = {**stack.queue_urls, table_id: stack.table_name}
+    stack.environment = stack.environment_of(FUNCTION)
     return stack
 
 
