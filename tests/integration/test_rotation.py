@@ -212,7 +212,7 @@ def test_after_a_rotation_an_export_uses_the_new_token(
     assert [call.status for call in ges.calls if call.status == 401] == []
 
 
-def test_an_export_whose_cached_token_gges_refuses_after_a_rotation_reads_the_secret_again(
+def test_an_export_whose_cached_token_ges_refuses_after_a_rotation_reads_the_secret_again(
     rotating: Rotating, ges: FakeGes, graphs: Graphs, function_logs: Logs
 ) -> None:
     function = Function(rotating.stack)
