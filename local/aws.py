@@ -1,6 +1,6 @@
 """The AWS side of a local run: moto in server mode, and the resources template.yaml declares, created in it.
 
-The queues (with their redrive policies), the idempotency table and the function's environment are read
+The queues (with their redrive policies), the idempotency table and the functions' environments are read
 from the template, so a local run and the tests use what a deployment would use. Only the secret's
 value and the parameters a deployment would be given (the GES endpoint, the secret ARN) come from here.
 """
@@ -191,3 +191,17 @@ def queue_depth(queue_url: str) -> tuple[int, int]:
 def string_attributes(message: Mapping[str, Any]) -> dict[str, str]:
     """A received message's string message attributes, by name."""
     return {name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()}
+
+
+def catch_events(stack: Stack, source: str = "ges-backup-export") -> str:
+    """An EventBridge rule on the stack's bus that sends every event of `source` to a new queue (what an
+    operator's rule would do); returns the queue's URL. moto delivers PutEvents to SQS targets."""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"{stack.name}-caught-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events")
+    bus = stack.parameters.get("EventBusName", "default")
+    rule = f"{stack.name}-completions"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "caught", "Arn": arn}])
+    return url

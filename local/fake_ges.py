@@ -131,6 +131,7 @@ SAMPLE_GRAPH_ID = "movies"
 SAMPLE_OTHER_GRAPH_ID = "friends"
 SAMPLE_BACKUP_ID = "7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
 SAMPLE_OTHER_BACKUP_ID = "2e4d6f80-1a3c-4e5f-8a9b-0c1d2e3f4a5b"
+SAMPLE_JOB_ID = "5b1f0d7c9e2a4f6b8d0c1e3a5f7b9d2e"
 _SAMPLE_TICK = 1_795_744_800_000  # 2026-11-27T02:00:00Z, the sample schedule tick's time
 _DAY_MS = 86_400_000
 
@@ -243,9 +244,11 @@ class _Job:
     forgotten: bool = False
 
     @classmethod
-    def start(cls, project_id: str, graph_name: str, script: tuple[str, ...]) -> _Job:
+    def start(
+        cls, project_id: str, graph_name: str, script: tuple[str, ...], job_id: str | None = None
+    ) -> _Job:
         """A new export job (open question 3: its type and name are assumed) at its script's first step."""
-        job_id = uuid.uuid4().hex
+        job_id = job_id or uuid.uuid4().hex
         fields = {
             "job_id": job_id, "status": "", "job_type": "GraphManagement", "job_name": "ExportBackup",
             "related_graph": graph_name, "begin_time": _now(), "fail_reason": "", "job_progress": 0.0,
@@ -397,6 +400,7 @@ class FakeGes:
         self._calls: list[Call] = []
         self._faults: dict[str, deque[_PendingFault]] = {}
         self.faults_fired = 0  # over the server's life; reset() leaves it
+        self.generation = 0  # counts resets
         self._exported: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -640,6 +644,7 @@ class FakeGes:
         """Clear graphs, jobs, calls, faults and export paths, and restore the default job script. The
         token, the issuer, ``latency`` and ``error_style`` stay, as does the server."""
         with self._lock:
+            self.generation += 1  # a request still sleeping in a delay now answers nothing (see _handle)
             self._graphs.clear()
             self._jobs.clear()
             self._job_script = DEFAULT_JOB_SCRIPT
@@ -688,6 +693,22 @@ class FakeGes:
             self._jobs[job.fields["job_id"]] = job
             self._exported.add(body["export_path"])
             return 200, {"job_id": job.fields["job_id"]}
+
+    def add_job(
+        self,
+        project_id: str,
+        graph_id: str,
+        *,
+        job_id: str | None = None,
+        script: Iterable[str] | None = None,
+    ) -> str:
+        """An export job as if GES had started one for the graph (creating the graph if needed), following
+        `script` (by default `job_script`); returns its id."""
+        with self._lock:
+            graph = self._ensure_graph(project_id, graph_id)
+            job = _Job.start(project_id, graph.name, tuple(script or self._job_script), job_id)
+            self._jobs[job.fields["job_id"]] = job
+            return str(job.fields["job_id"])
 
     def _export_refusal(self, graph: _Graph, body: dict[str, Any]) -> Reply | None:
         """Why GES refuses this export, in the order it checks; None when it accepts it. Lock held."""
@@ -811,7 +832,8 @@ def seed_sample_graphs(fake: FakeGes) -> None:
     * project :data:`SAMPLE_PROJECT_ID`, graph ``movies``: the manual backup :data:`SAMPLE_BACKUP_ID`,
       then 11 newer successful automatic (nightly) backups, more than GES's default page of 10, and a
       newest one that failed;
-    * project :data:`SAMPLE_OTHER_PROJECT_ID`, graph ``friends``: the backup :data:`SAMPLE_OTHER_BACKUP_ID`.
+    * project :data:`SAMPLE_OTHER_PROJECT_ID`, graph ``friends``: the backup :data:`SAMPLE_OTHER_BACKUP_ID`;
+    * the export job :data:`SAMPLE_JOB_ID` of graph ``movies``, a success.
     """
     first_night = _SAMPLE_TICK - 12 * _DAY_MS - 3_600_000  # 2026-11-15T01:00:00Z
     fake.add_backup(
@@ -835,6 +857,8 @@ def seed_sample_graphs(fake: FakeGes) -> None:
         SAMPLE_OTHER_PROJECT_ID, SAMPLE_OTHER_GRAPH_ID, backup_id=SAMPLE_OTHER_BACKUP_ID,
         start_timestamp=first_night + 5 * _DAY_MS,
     )  # fmt: skip
+    # The job events/sqs_tracking_batch.json follows: done by its first check.
+    fake.add_job(SAMPLE_PROJECT_ID, SAMPLE_GRAPH_ID, job_id=SAMPLE_JOB_ID, script=("success",))
 
 
 class _Server(ThreadingHTTPServer):
@@ -895,9 +919,10 @@ class _Handler(BaseHTTPRequestHandler):
             header_names=tuple(self.headers.keys()),
         )  # fmt: skip
         fake._record(call)
+        generation = fake.generation
         fault = fake._take_fault(route, call) or Fault()
         fake._sleep(fault.delay + fake.latency)
-        if fault.drop:
+        if fault.drop or generation != fake.generation:  # reset meanwhile: the next test's state is not its
             self._drop()
             return
         dispatch = partial(fake._dispatch, route, groups, query, body)

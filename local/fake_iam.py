@@ -52,6 +52,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -245,11 +246,14 @@ class FakeIam:
         token_size: int = 6144,
         lifetime_seconds: float = 86400,
         clock: Callable[[], float] = time.time,
+        token_factory: Callable[[], str] | None = None,
     ) -> None:
+        """``token_factory`` makes each issued token (tests plant a marker in theirs); by default a
+        :func:`make_token` of ``token_size`` characters."""
         if token_size < 4:
             raise ValueError("token size must be at least 4")
         self._address = (host, port)
-        self._token_size = token_size
+        self._make_token = token_factory or partial(make_token, token_size)
         self._lifetime = lifetime_seconds
         self._clock = clock
         self.latency = 0.0
@@ -464,7 +468,7 @@ class FakeIam:
             allowed, project = _scope_for(user, request.scope)
             if not allowed:
                 return 401, iam_error(401, NO_ACCESS), {}
-            token = make_token(self._token_size)
+            token = self._make_token()
             issued_at = self._clock()
             expires_at = issued_at + self._lifetime
             project_id = None if project is None else project[0]

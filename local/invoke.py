@@ -5,11 +5,14 @@
     make invoke EVENT=- < my-request.json                        # the event from stdin
     make invoke EVENT=events/sqs_batch.json FUNCTION=ExportBackupFunction
 
-It starts moto (Secrets Manager, DynamoDB, SQS) and the fake GES, seeded with the graphs the sample
-events name, creates the resources template.yaml declares, gives the function the environment the
-template wires, invokes its handler once with the event, and prints the function's log lines, the
-result (or the error), and what the invocation left on the stack's queues. Exit status 0 when the
-handler returned, 1 when it raised, 2 for a bad event file or function name.
+It starts moto (Secrets Manager, DynamoDB, SQS, EventBridge), the fake GES, seeded with the graphs and
+the job the sample events name, and the fake IAM; creates the resources template.yaml declares; gives
+the function the environment the template wires; invokes its handler once with the event; and prints
+the function's log lines, the result (or the error), what the invocation left on the stack's queues,
+and the completion events it put. For the token rotation function, the event's SecretId and
+ClientRequestToken are replaced by the local token secret and a version Secrets Manager would have
+registered at AWSPENDING. Exit status 0 when the handler returned, 1 when it raised, 2 for a bad event
+file or function name.
 """
 
 from __future__ import annotations
@@ -23,10 +26,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from local.aws import FUNCTION, Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
+from local.aws import (
+    FUNCTION,
+    Stack,
+    aws_environment,
+    catch_events,
+    deploy,
+    moto_server,
+    string_attributes,
+    take_messages,
+)
 from local.fake_ges import SAMPLE_PROJECT_ID, FakeGes, seed_sample_graphs
+from local.fake_iam import FakeIam
 from local.lambda_runtime import LocalContext
 from local.lambda_runtime import load_function as load_function_handler
+from local.rotation import ROTATION_FUNCTION, prepare_rotation
 
 
 class InvokeError(Exception):
@@ -42,15 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         event = read_event(args.event)
-        with moto_server() as aws_url, FakeGes() as ges:
+        with moto_server() as aws_url, FakeGes() as ges, FakeIam() as iam:
             seed_sample_graphs(ges)
             os.environ.update(aws_environment(aws_url))
-            stack = deploy(
-                "invoke",
-                token_secret=ges.token,
-                ges_endpoint=ges.url,
-                overrides={"GesProjectId": SAMPLE_PROJECT_ID},
-            )
+            overrides = {"GesProjectId": SAMPLE_PROJECT_ID}
+            stack = deploy("invoke", token_secret=ges.token, ges_endpoint=ges.url, overrides=overrides)
+            function_properties(stack, args.function)
+            if args.function == ROTATION_FUNCTION:
+                event = prepare_rotation_event(stack, ges, iam, event)
             return invoke(stack, args.function, event)
     except InvokeError as error:
         print(f"make invoke: {error}", file=sys.stderr)
@@ -71,6 +84,7 @@ def read_event(name: str) -> Any:
 def invoke(stack: Stack, function: str, event: Any) -> int:
     """Invoke the function once; print its log lines, its result or error, and the queues after it."""
     properties = function_properties(stack, function)
+    caught = catch_events(stack)
     os.environ.update(stack.environment_of(function))
     logs = io.StringIO()
     # Powertools' log handler binds to stdout when the function's modules are imported: import them here.
@@ -85,7 +99,7 @@ def invoke(stack: Stack, function: str, event: Any) -> int:
         print(f"  {line}")
     print("\nError:" if failed else "\nResult:")
     print(json.dumps(result, indent=2))
-    print_queues(stack)
+    print_queues(stack, caught)
     return 1 if failed else 0
 
 
@@ -100,9 +114,20 @@ def function_properties(stack: Stack, function: str) -> dict[str, Any]:
     return properties
 
 
-def print_queues(stack: Stack) -> None:
+def prepare_rotation_event(stack: Stack, ges: FakeGes, iam: FakeIam, event: Any) -> Any:
+    """The rotation step `event` asks for, on the local token secret and a new pending version of it."""
+    if not isinstance(event, dict):
+        raise InvokeError("a rotation event is a JSON object: SecretId, ClientRequestToken, Step")
+    ges.accept_tokens_from(iam)
+    version = prepare_rotation(stack, iam).start()
+    print(f"   the event's SecretId and ClientRequestToken become {stack.secret_arn} and {version}\n")
+    return {**event, "SecretId": stack.secret_arn, "ClientRequestToken": version}
+
+
+def print_queues(stack: Stack, caught: str) -> None:
+    """What the invocation left on the stack's queues, and the completion events it put."""
     print("\nQueues after the invocation:")
-    for logical_id, url in stack.queue_urls.items():
+    for logical_id, url in {**stack.queue_urls, "(completion events caught by a rule)": caught}.items():
         messages = take_messages(url)
         print(f"  {logical_id}: {len(messages)} messages")
         for message in messages:

@@ -23,6 +23,7 @@ import boto3
 from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
 from local.fake_ges import SAMPLE_OTHER_PROJECT_ID, SAMPLE_PROJECT_ID, FakeGes, Fault, seed_sample_graphs
 from local.lambda_runtime import ROOT, Handler, LocalContext, QueuePoller, load_handler
+from local.rotation import show_token_rotation
 
 PROJECT = SAMPLE_PROJECT_ID
 OTHER_PROJECT = SAMPLE_OTHER_PROJECT_ID
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             handler = load_handler()
         print(f"moto server at {aws_url}, fake GES at {ges.url}; function logs in {args.log_file}\n")
         ok = _run_triggers(handler, stack, ges)
+        ok = show_token_rotation(stack, ges, handler) and ok
     print(_log_summary(args.log_file))
     return 0 if ok else 1
 

@@ -140,6 +140,13 @@ class GesClient:
             )
         return newest[2]
 
+    def check_access(self, project_id: str, deadline: Deadline) -> None:
+        """Whether GES accepts the token for the project: it must list (at most one of) the project's graphs.
+
+        The token rotation's test of a new token before it becomes current. A read: retried like one."""
+        path = f"/v2/{quote(project_id, safe='')}/graphs"
+        self._call(_Request("GET", path, params={"offset": 0, "limit": 1}), deadline)
+
     def _call(self, request: _Request, deadline: Deadline) -> dict[str, Any]:
         response = self._exchange(request, deadline, fresh_token=False)
         if response.status_code == 401:

@@ -1,4 +1,8 @@
-"""The function's settings, read from its environment and checked once, with errors that name the variable."""
+"""The functions' settings, read from their environment and checked once, with errors that name the variable.
+
+`Settings` are the export function's, `RotationSettings` the token rotation function's; both use the
+same checks.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,11 @@ MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 _EVENT_BUS = re.compile(
     r"[A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}"
 )
-# The host of GES_ENDPOINT: a DNS name, an IPv4 address or a bracketed IPv6 address, then an optional port
-# (1 to 65535), and nothing else, so that the host checked here is the host requests connects to (urlsplit
-# alone takes `http://[::1].evil.com` for the loopback host ::1).
+GES_ENDPOINT_EXAMPLE = "https://ges.cn-north-4.myhuaweicloud.com"
+IAM_ENDPOINT_EXAMPLE = "https://iam.myhuaweicloud.com"
+# The host of an endpoint (GES_ENDPOINT, IAM_ENDPOINT): a DNS name, an IPv4 address or a bracketed IPv6
+# address, then an optional port (1 to 65535), and nothing else, so that the host checked here is the host
+# requests connects to (urlsplit alone takes `http://[::1].evil.com` for the loopback host ::1).
 _HOST_AND_PORT = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[1-9][0-9]{0,4})?",
     re.ASCII | re.IGNORECASE,
@@ -102,6 +108,32 @@ class TrackerSettings:
         )
 
 
+@dataclass(frozen=True)
+class RotationSettings:
+    """The token rotation function's settings. The token is scoped to `ges_project_id`, so it is required.
+
+    `token_secret_id`, when set, is the only secret the function rotates; the secret of a step is always
+    the one the event names."""
+
+    iam_endpoint: str
+    iam_credentials_secret_id: str
+    ges_endpoint: str
+    ges_project_id: str
+    token_secret_id: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RotationSettings:
+        project_id = _required(env, "GES_PROJECT_ID")
+        _check_setting_id("GES_PROJECT_ID", project_id)
+        return cls(
+            iam_endpoint=_endpoint("IAM_ENDPOINT", _required(env, "IAM_ENDPOINT"), IAM_ENDPOINT_EXAMPLE),
+            iam_credentials_secret_id=_required(env, "IAM_CREDENTIALS_SECRET_ID"),
+            ges_endpoint=_ges_endpoint(_required(env, "GES_ENDPOINT")),
+            ges_project_id=project_id,
+            token_secret_id=_optional(env, "GES_TOKEN_SECRET_ID"),
+        )
+
+
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
@@ -173,20 +205,23 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def _ges_endpoint(raw: str) -> str:
-    """GES base URL: https, or plain http for a loopback host (local runs); no path, query or credentials."""
-    parts = _url_parts("GES_ENDPOINT", raw, "an https:// URL")
+    return _endpoint("GES_ENDPOINT", raw, GES_ENDPOINT_EXAMPLE)
+
+
+def _endpoint(name: str, raw: str, example: str) -> str:
+    """A service's base URL: https, or plain http for a loopback host (local runs); no path, query or
+    credentials."""
+    parts = _url_parts(name, raw, "an https:// URL")
     if not _HOST_AND_PORT.fullmatch(parts.netloc):
         raise ConfigurationError(
-            f"GES_ENDPOINT must be an https:// URL whose host is a DNS name or an IP address, got {raw!r}"
+            f"{name} must be an https:// URL whose host is a DNS name or an IP address, got {raw!r}"
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
         raise ConfigurationError(
-            f"GES_ENDPOINT must be https:// (http is accepted only for a loopback host), got {raw!r}"
+            f"{name} must be https:// (http is accepted only for a loopback host), got {raw!r}"
         )
     if parts.query or parts.fragment or parts.path.strip("/"):
-        raise ConfigurationError(
-            f"GES_ENDPOINT must be a base URL such as https://ges.cn-north-4.myhuaweicloud.com, got {raw!r}"
-        )
+        raise ConfigurationError(f"{name} must be a base URL such as {example}, got {raw!r}")
     return f"{parts.scheme}://{parts.netloc}"
 
 

@@ -2,20 +2,34 @@
 
 The secret's `SecretString` is the token itself, or a JSON object whose `token` key holds it. The
 token is never logged, and `scrub` removes it from any text that is about to leave this process.
+
+A JSON secret may also carry the token's `expires_at` (the rotation function stores IAM's): a token
+that expires within the hour is logged as a WARNING (`TOKEN_EXPIRING`), once per read of the secret,
+so that an alarm catches a rotation that stopped working before GES starts refusing the token.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
-from ges_backup_export.errors import ConfigurationError, DependencyUnavailable
+from ges_backup_export.errors import ConfigurationError, DependencyUnavailable, InvalidRequest, shown_name
+from ges_backup_export.export_request import parse_time
+from ges_backup_export.message_format import format_time
+from ges_backup_export.observability import logger
+from ges_backup_export.scrubbing import Scrubber
 
 CACHE_SECONDS = 300
+EXPIRY_WARNING_SECONDS = 3600
+# The WARNING's message: the template's metric filter and the documented Logs Insights query match it.
+TOKEN_EXPIRING = "the GES token expires within the hour"  # noqa: S105 - a log message, not a secret
 # Named explicitly: the stage a rotation moves last, and the one every reader must see.
 CURRENT_STAGE = "AWSCURRENT"
 # Secrets Manager answers that no retry can fix: the setting or the secret's permissions must change.
@@ -36,11 +50,25 @@ class TokenReader(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SecretToken:
+    """What a token secret holds: the token, and when it expires if the secret says so."""
+
+    token: str = field(repr=False)
+    expires_at: str | None = None
+
+
 class TokenSource:
-    def __init__(self, secret_id: str, provider: SecretsProvider) -> None:
+    """`clock` (seconds since the epoch) decides whether the token expires soon; tests replace it."""
+
+    def __init__(
+        self, secret_id: str, provider: SecretsProvider, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._secret_id = secret_id
         self._provider = provider
-        self._seen: set[str] = set()
+        self._clock = clock
+        self._scrubber = Scrubber()
+        self._last_read: object = None
 
     def get(self, *, refresh: bool = False) -> str:
         """The token; `refresh=True` bypasses the cache (after GES answered 401)."""
@@ -50,15 +78,45 @@ class TokenSource:
             )
         except GetParameterError as error:
             raise _secrets_manager_error(error) from None
-        token = _token_from_secret(value)
-        self._seen.add(token)
-        return token
+        secret = parse_secret(value)
+        self._scrubber.add(secret.token)
+        # Powertools hands back the very object it cached until it reads the secret again: a new object
+        # is a new read, and only a new read is checked (one warning per read, not one per call).
+        if value is not self._last_read:
+            self._last_read = value
+            self._warn_if_expiring(secret.expires_at)
+        return secret.token
 
     def scrub(self, text: str) -> str:
         """`text` with every token this process has read replaced by `***`."""
-        for token in sorted(self._seen, key=len, reverse=True):  # a longer token may contain a shorter one
-            text = text.replace(token, "***")
-        return text
+        return self._scrubber.scrub(text)
+
+    def _warn_if_expiring(self, expires_at: str | None) -> None:
+        if expires_at is None:
+            return
+        try:
+            at = parse_time(expires_at, "expires_at")
+        except InvalidRequest:
+            logger.warning(
+                "the token secret's expires_at is not an ISO-8601 time",
+                extra={"token_expires_at": shown_name(expires_at)},
+            )
+            return
+        seconds_left = at.timestamp() - self._clock()
+        if seconds_left < EXPIRY_WARNING_SECONDS:
+            logger.warning(
+                TOKEN_EXPIRING,
+                extra={"token_expires_at": format_time(at), "seconds_left": round(seconds_left)},
+            )
+
+
+def parse_secret(value: object) -> SecretToken:
+    """The token in a secret's value, and its `expires_at` when the value is JSON that carries one."""
+    token = _token_from_secret(value)
+    text = str(value).strip()
+    data = json.loads(text) if text.startswith("{") else None  # known to parse: _token_from_secret did
+    expires_at = data.get("expires_at") if isinstance(data, dict) else None
+    return SecretToken(token, expires_at if isinstance(expires_at, str) else None)
 
 
 def _token_from_secret(value: object) -> str:

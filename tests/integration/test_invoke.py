@@ -14,6 +14,11 @@ from local.fake_ges import SAMPLE_BACKUP_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted(path.name for path in (ROOT / "events").glob("*.json"))
+# The function each sample event is for; any other event is the export function's.
+FUNCTIONS = {
+    "rotation_create_secret.json": "RotateTokenFunction",
+    "sqs_tracking_batch.json": "TrackExportFunction",
+}
 
 
 def make_invoke(*arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -33,14 +38,25 @@ def make_invoke(*arguments: str, stdin: str | None = None) -> subprocess.Complet
 
 
 @pytest.mark.parametrize("event", EVENTS)
-def test_every_sample_event_runs_through_the_handler(event: str) -> None:
-    run = make_invoke(f"EVENT=events/{event}")
+def test_every_sample_event_runs_through_its_function_s_handler(event: str) -> None:
+    function = FUNCTIONS.get(event, "ExportBackupFunction")
+
+    run = make_invoke(f"EVENT=events/{event}", f"FUNCTION={function}")
 
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "ExportBackupFunction: " in run.stdout
+    assert f"{function}: " in run.stdout
     assert "\nResult:\n" in run.stdout
     assert "Queues after the invocation:" in run.stdout
-    assert '"job_id"' in run.stdout  # each sample event starts at least one export
+    if function == "ExportBackupFunction":
+        assert '"job_id"' in run.stdout  # each sample event starts at least one export
+    elif function == "TrackExportFunction":
+        assert '"detail-type": "GES Backup Export Succeeded"' in run.stdout  # the event a rule caught
+    else:
+        assert (
+            "createSecret" in run.stdout
+            or '"Step": "createSecret"' in run.stdout
+            or "Result:\nnull" in run.stdout
+        )
 
 
 def test_an_event_from_stdin_and_its_error_are_shown() -> None:

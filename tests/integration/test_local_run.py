@@ -24,3 +24,4 @@ def test_the_local_run_shows_a_job_id_for_every_trigger(tmp_path: Path) -> None:
     for trigger in ("direct", "schedule", "queue"):
         assert f"  {trigger} " in run.stdout
     assert "InvalidRequest: backup_id: is required" in run.stdout
+    assert "OK: the token secret's AWSCURRENT is a new IAM token;" in run.stdout  # and an export with it

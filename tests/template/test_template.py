@@ -56,6 +56,7 @@ SCHEDULER_TIME = "<aws.scheduler.scheduled-time>"
 FUNCTION_ROLE = "ExportBackupRole"
 SCHEDULE_ROLE = "ScheduleRole"
 TRACKER_ROLE = "TrackExportRole"
+ROTATION_ROLE = "RotateTokenRole"  # tests/template/test_rotation_template.py checks its scope
 IAM_POLICY_TYPES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
 # Every scanner finding suppressed in template.yaml, by resource. A new suppression needs its reason
 # in the template and its entry here; fixing a finding means removing both.
@@ -71,9 +72,12 @@ CHECKOV_SKIPS = {
     "TrackingDeadLetterQueue": {"CKV_AWS_27"},
     "TrackExportLogGroup": {"CKV_AWS_158"},
     "TrackExportFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
+    "RotateTokenLogGroup": {"CKV_AWS_158"},
+    "RotateTokenFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
 }
 CFN_LINT_IGNORES = {
     "ExportBackupFunction": {"WS1000", "WS1004"},
+    "RotateTokenFunction": {"WS1000", "WS1004"},
     "InputDeadLetterQueue": {"ES6000"},
     "DownstreamQueue": {"ES6000"},
     "FailedRunsQueue": {"ES6000"},
@@ -483,7 +487,7 @@ def test_schedule_role_is_assumed_for_this_account_only(resources: dict[str, Any
 
 def test_no_role_has_managed_policies(resources: dict[str, Any]) -> None:
     roles = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {FUNCTION_ROLE, SCHEDULE_ROLE, TRACKER_ROLE}
+    assert set(roles) == {FUNCTION_ROLE, SCHEDULE_ROLE, TRACKER_ROLE, ROTATION_ROLE}
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role, f"{name} has managed policies"
     assert not [r for r in resources.values() if r["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}]

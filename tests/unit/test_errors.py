@@ -13,7 +13,12 @@ from ges_backup_export.errors import (
     ExportOutcomeUnknown,
     GesRefused,
     GesUnavailable,
+    IamAnswerInvalid,
+    IamCredentialsRejected,
+    IamRefused,
+    IamUnavailable,
     InvalidRequest,
+    RotationRefused,
     TokenRejected,
 )
 
@@ -29,6 +34,11 @@ ALL = [
     pytest.param(
         ConfigurationError("GES_ENDPOINT is not set"), "ConfigurationError", id="ConfigurationError"
     ),
+    pytest.param(RotationRefused("not pending"), "RotationRefused", id="RotationRefused"),
+    pytest.param(IamCredentialsRejected("401"), "IamCredentialsRejected", id="IamCredentialsRejected"),
+    pytest.param(IamRefused("403"), "IamRefused", id="IamRefused"),
+    pytest.param(IamUnavailable("503 three times"), "IamUnavailable", id="IamUnavailable"),
+    pytest.param(IamAnswerInvalid("no token"), "IamAnswerInvalid", id="IamAnswerInvalid"),
 ]
 
 

@@ -188,8 +188,9 @@ def _nodes(path: Path) -> list[ast.AST]:
 
 
 def test_the_endpoint_comes_only_from_the_settings() -> None:
-    """GES_ENDPOINT is read by settings.py alone, handed to GesClient by runtime.py alone, and kept by
-    GesClient as it was given: no request, event or answer can change where a request goes."""
+    """GES_ENDPOINT is read by settings.py alone, handed to GesClient by the runtimes alone (the export's and
+    the rotation's), and kept by GesClient as it was given: no request, event or answer can change where a
+    request goes."""
     read_by = {
         path.name
         for path in SOURCES
@@ -203,13 +204,14 @@ def test_the_endpoint_comes_only_from_the_settings() -> None:
         for node in _nodes(path)
         if isinstance(node, ast.Attribute) and node.attr == "ges_endpoint"
     }
-    assert used_by == {"runtime.py"}
-    [built] = [
-        node
-        for node in _nodes(ROOT / "layers/ges_backup_export/runtime.py")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "GesClient"
-    ]
-    assert ast.unparse(built.args[0]) == "settings.ges_endpoint"
+    assert used_by == {"runtime.py", "rotation_runtime.py"}
+    for runtime in used_by:
+        [built] = [
+            node
+            for node in _nodes(ROOT / "layers/ges_backup_export" / runtime)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "GesClient"
+        ]
+        assert ast.unparse(built.args[0]) == "settings.ges_endpoint"
     assignments = [
         ast.unparse(node)
         for node in _nodes(ROOT / "layers/ges_backup_export/ges.py")

@@ -1,0 +1,219 @@
+"""The token rotation: Secrets Manager's four steps for the GES token secret, each safe to repeat.
+
+Secrets Manager registers a new version of the secret (the event's `ClientRequestToken`) at AWSPENDING,
+without a value, then calls the rotation function once per step, and calls a step again when it failed
+(or when it is unsure whether it ran):
+
+- createSecret: unless the version already holds a value, get a token from IAM (with the credentials in
+  IAM_CREDENTIALS_SECRET_ID) and store it as that version, at AWSPENDING;
+- setSecret: nothing: GES takes a token as it is, there is nothing to register;
+- testSecret: GES must accept the pending token (it lists the project's graphs);
+- finishSecret: AWSCURRENT moves to the version (never to one that holds no token); the one it leaves
+  becomes AWSPREVIOUS.
+
+Before any step, as AWS's own rotation functions do: the secret must have rotation enabled and list the
+version; a version already at AWSCURRENT means the rotation is done, so the step does nothing; any other
+version must be at AWSPENDING. So a repeated step, or a step run again after a failure, makes no second
+IAM call and no second version.
+
+A step that cannot complete raises: Secrets Manager marks the rotation failed and tries again later, and
+AWSCURRENT keeps the previous token meanwhile (still valid until it expires).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ges_backup_export.aws_clients import WORST_CALL_SECONDS
+from ges_backup_export.deadline import Deadline
+from ges_backup_export.errors import InvalidRequest, RotationRefused, shown_name
+from ges_backup_export.ges import GesClient
+from ges_backup_export.iam import IamClient, IamCredentials
+from ges_backup_export.observability import logger
+from ges_backup_export.scrubbing import Scrubber
+from ges_backup_export.secret_versions import PENDING_STAGE, SecretState, SecretVersions
+from ges_backup_export.settings import RotationSettings
+from ges_backup_export.token_source import CURRENT_STAGE, TokenReader, parse_secret
+
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+# Kept free after IAM's answer, for the one AWS call that follows it (PutSecretValue), at its worst.
+MARGIN_SECONDS = WORST_CALL_SECONDS
+_ARN_SUFFIX = 7  # the "-" and six random characters Secrets Manager appends to a secret's name in its ARN
+_MAX_SHOWN_ID = 256  # a secret's ARN is longer than errors.MAX_SHOWN_NAME
+Sleep = Callable[[float], None]
+# A GES client that uses the given tokens and waits between attempts with the given sleep.
+GesFactory = Callable[[TokenReader, Sleep], GesClient]
+
+
+@dataclass(frozen=True)
+class RotationRequest:
+    """One step of one rotation, as Secrets Manager's event names it."""
+
+    secret_id: str
+    version_id: str
+    step: str
+
+    @classmethod
+    def from_event(cls, event: object) -> RotationRequest:
+        """From `{"SecretId", "ClientRequestToken", "Step"}` (other keys are ignored)."""
+        if not isinstance(event, dict):
+            raise InvalidRequest("event", "must be a JSON object with SecretId, ClientRequestToken and Step")
+        secret_id, version_id, step = (
+            _text(event, key) for key in ("SecretId", "ClientRequestToken", "Step")
+        )
+        if step not in STEPS:
+            raise InvalidRequest("Step", f"must be one of {', '.join(STEPS)}, got {shown_name(step)}")
+        return cls(secret_id, version_id, step)
+
+
+class PendingToken:
+    """The token of the version being rotated in, read from the secret at AWSPENDING: the token reader
+    (token_source.TokenReader) of the GES client that tests it."""
+
+    def __init__(self, secrets: SecretVersions, secret_id: str, version_id: str, scrubber: Scrubber) -> None:
+        self._secrets = secrets
+        self._secret_id = secret_id
+        self._version_id = version_id
+        self._scrubber = scrubber
+        self._token: str | None = None
+
+    def get(self, *, refresh: bool = False) -> str:
+        if self._token is None or refresh:
+            value = self._secrets.pending_value(self._secret_id, self._version_id)
+            if value is None:
+                version = _shown(self._version_id)
+                raise RotationRefused(
+                    f"version {version} holds no token yet: createSecret has not stored one"
+                )
+            self._token = parse_secret(value).token
+            self._scrubber.add(self._token)
+        return self._token
+
+    def scrub(self, text: str) -> str:
+        return self._scrubber.scrub(text)
+
+
+class TokenRotation:
+    """The four steps. `sleep` times the retries of the GES client that tests a token (tests replace it,
+    as IamClient's)."""
+
+    def __init__(
+        self,
+        settings: RotationSettings,
+        secrets: SecretVersions,
+        iam: IamClient,
+        ges: GesFactory,
+        scrubber: Scrubber,
+    ) -> None:
+        self._settings = settings
+        self._secrets = secrets
+        self._iam = iam
+        self._ges = ges
+        self._scrubber = scrubber
+        self.sleep: Sleep = time.sleep
+
+    def run(self, request: RotationRequest, deadline: Deadline) -> None:
+        """Run the step; raises when it cannot complete."""
+        self._check_secret(request.secret_id)
+        state = self._secrets.describe(request.secret_id)
+        if self._already_current(state, request):
+            return
+        steps = {
+            "createSecret": self._create,
+            "setSecret": self._set,
+            "testSecret": self._test,
+            "finishSecret": self._finish,
+        }
+        steps[request.step](request, state, deadline)
+
+    def _check_secret(self, secret_id: str) -> None:
+        configured = self._settings.token_secret_id
+        if configured is not None and not same_secret(configured, secret_id):
+            raise RotationRefused(
+                f"this function rotates GES_TOKEN_SECRET_ID ({configured}), not {_shown(secret_id)}"
+            )
+
+    def _already_current(self, state: SecretState, request: RotationRequest) -> bool:
+        """Whether the version is already AWSCURRENT (nothing to do); refuses a step that must not run."""
+        version = _shown(request.version_id)
+        if not state.rotation_enabled:
+            raise RotationRefused(f"secret {state.name} does not have rotation enabled")
+        stages = state.stages.get(request.version_id)
+        if stages is None:
+            raise RotationRefused(f"version {version} is not a version of secret {state.name}")
+        if CURRENT_STAGE in stages:
+            logger.info("the version is already AWSCURRENT: nothing to do")
+            return True
+        if PENDING_STAGE not in stages:
+            raise RotationRefused(
+                f"version {version} of secret {state.name} is not at AWSPENDING (its stages: {list(stages)})"
+            )
+        return False
+
+    def _create(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
+        if self._secrets.pending_value(request.secret_id, request.version_id) is not None:
+            logger.info("the pending version already holds a token: nothing to do")
+            return
+        credentials = IamCredentials.from_secret(
+            self._secrets.current_value(self._settings.iam_credentials_secret_id)
+        )
+        issued = self._iam.issue_token(credentials, self._settings.ges_project_id, deadline)
+        self._secrets.put_pending(request.secret_id, request.version_id, issued.secret_string())
+        logger.info(
+            "stored a new token from IAM at AWSPENDING", extra={"token_expires_at": issued.expires_at}
+        )
+
+    def _set(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
+        logger.info("nothing to set: GES takes the token as it is")
+
+    def _test(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
+        tokens = PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber)
+        self._ges(tokens, self.sleep).check_access(self._settings.ges_project_id, deadline)
+        logger.info("GES accepted the pending token")
+
+    def _finish(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
+        # Out of order (createSecret never succeeded), AWSCURRENT would move to a version without a token.
+        PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber).get()
+        current = state.current_version()
+        self._secrets.make_current(request.secret_id, request.version_id, current)
+        logger.info("the new token is AWSCURRENT", extra={"previous_version": current})
+
+
+def same_secret(configured: str, secret_id: str) -> bool:
+    """Whether two ids name the same secret. Two ARNs are compared whole (Secrets Manager's events carry
+    the secret's full ARN); otherwise the names are compared, an ARN's name being what follows `:secret:`
+    without the `-` and six characters Secrets Manager appends. A partial ARN (one without that suffix)
+    is not supported."""
+    if _is_arn(configured) and _is_arn(secret_id):
+        return configured == secret_id
+    return _name_of(configured) == _name_of(secret_id)
+
+
+def _is_arn(secret_id: str) -> bool:
+    return secret_id.startswith("arn:") and ":secret:" in secret_id
+
+
+def _name_of(secret_id: str) -> str:
+    if not _is_arn(secret_id):
+        return secret_id
+    resource = secret_id.split(":secret:", 1)[1]
+    return resource[:-_ARN_SUFFIX] if len(resource) > _ARN_SUFFIX else resource
+
+
+def _shown(value: str) -> str:
+    """An id from the event as an error repeats it: whole when it is printable ASCII of a sensible length,
+    else escaped and cut (errors.shown_name)."""
+    return (
+        value
+        if len(value) <= _MAX_SHOWN_ID and value.isascii() and value.isprintable()
+        else shown_name(value)
+    )
+
+
+def _text(event: dict[str, object], key: str) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(key, "is required (a non-empty string)")
+    return value

@@ -1,0 +1,702 @@
+"""The token rotation through both functions' lambda_handler, over real sockets: moto server (behind the
+counting, fault-injecting proxy) for Secrets Manager, the fake IAM for tokens, the fake GES, which accepts
+the fake IAM's tokens.
+
+Each step as Secrets Manager runs it (the pending version registered first, without a value), each step
+again and out of order, every refusal, every failure (which leaves AWSCURRENT on the old token), an export
+with the new token, and no token or password in any log line, error or stored record, DEBUG included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from ges_backup_export.iam import IAM_MAX_ATTEMPTS
+from ges_backup_export.settings import DEFAULT_GES_MAX_ATTEMPTS
+from ges_backup_export.token_source import TOKEN_EXPIRING
+from local.aws import deploy
+from local.aws_proxy import AwsFault, AwsProxy
+from local.fake_ges import FakeGes, Fault
+from local.fake_iam import USER_LOCKED, WRONG_CREDENTIALS, FakeIam
+from local.lambda_runtime import ROOT
+from local.rotation import ROTATION_FUNCTION, STEPS, LocalRotation
+from tests.rotation_stand_ins import DOMAIN, PASSWORD, REGION, USER, Rotating, credentials_json
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
+from tests.tokens import CANARY, assert_no_token, canary_token
+
+Logs = Callable[[], list[dict[str, Any]]]
+REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/rotated/"}
+IAM_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@pytest.fixture
+def iam(ges: FakeGes) -> Iterator[FakeIam]:
+    """A fake IAM whose tokens carry the canary and that the fake GES trusts."""
+    with FakeIam(token_factory=canary_token) as fake:
+        fake.add_user(DOMAIN, USER, PASSWORD, projects={PROJECT: REGION})
+        ges.accept_tokens_from(fake)
+        yield fake
+        ges.accept_tokens_from(None)
+
+
+@pytest.fixture
+def rotating(aws: AwsProxy, ges: FakeGes, iam: FakeIam, monkeypatch: pytest.MonkeyPatch) -> Rotating:
+    """Fresh resources from template.yaml with rotation on: the token secret holds the fake GES's own token
+    (as an operator would put it there first), the credentials secret the IAM user's credentials. Both
+    functions' environments come from the template."""
+    requests.post(f"{aws.url}/moto-api/reset", timeout=10).raise_for_status()
+    name = f"r{uuid.uuid4().hex[:8]}"
+    credentials_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"{name}-iam-credentials", SecretString=credentials_json()
+    )["ARN"]
+    stack = deploy(
+        name=name,
+        token_secret=ges.token,
+        ges_endpoint=ges.url,
+        overrides={
+            "GesProjectId": PROJECT,
+            "LogLevel": "DEBUG",
+            "IamCredentialsSecretArn": credentials_arn,
+            "IamEndpoint": iam.url,
+        },
+    )
+    rotation_environment = stack.environment_of(ROTATION_FUNCTION)
+    for key in rotation_environment.keys() & stack.environment.keys() - {"POWERTOOLS_SERVICE_NAME"}:
+        assert rotation_environment[key] == stack.environment[key], key  # the two functions agree
+    for key, value in {**stack.environment, **rotation_environment}.items():
+        monkeypatch.setenv(key, value)
+    timeout = float(stack.template["Resources"][ROTATION_FUNCTION]["Properties"]["Timeout"])
+    local = LocalRotation.enable(stack.secret_arn, f"{name}-rotate-token", timeout)
+    aws.reset_counts()
+    return Rotating(stack, local, credentials_arn)
+
+
+def digest(text: str | None) -> str | None:
+    """A value's fingerprint, to compare secrets without ever showing one."""
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+def assert_nothing_changed(rotating: Rotating, current: str, pending: str) -> None:
+    """AWSCURRENT still on the old version, and the pending version still without a value."""
+    assert rotating.current_version() == current
+    assert rotating.versions()[pending] == ["AWSPENDING"]
+    assert rotating.value_of(pending) is None
+
+
+def failures(logs: Logs) -> list[dict[str, Any]]:
+    return [line for line in logs() if line["message"] == "token rotation step failed"]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+# --- a whole rotation ----------------------------------------------------------------------------------
+
+
+def test_a_rotation_puts_a_new_iam_token_at_awscurrent_and_keeps_the_old_one_previous(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes, function_logs: Logs
+) -> None:
+    old = rotating.current_version()
+
+    new = rotating.rotate()
+
+    assert rotating.versions() == {old: ["AWSPREVIOUS"], new: ["AWSCURRENT", "AWSPENDING"]}
+    stored = rotating.current()
+    scoped = iam.token_project(stored["token"])
+    assert list(stored) == ["token", "expires_at", "project_id"]
+    assert (scoped, stored["project_id"]) == (PROJECT, PROJECT)
+    left = datetime.strptime(stored["expires_at"], IAM_TIME).replace(tzinfo=UTC) - datetime.now(UTC)
+    assert 23 * 3600 < left.total_seconds() <= 24 * 3600  # IAM's own expires_at: 24 hours on
+    assert iam.issued_tokens == 1
+    [check] = ges.calls
+    assert (check.method, check.path, check.query) == (
+        "GET",
+        f"/v2/{PROJECT}/graphs",
+        {"offset": "0", "limit": "1"},
+    )
+    assert (check.token_valid, check.status) == (True, 200)
+    assert [line["message"] for line in function_logs() if line["level"] != "DEBUG"] == [
+        "stored a new token from IAM at AWSPENDING",
+        "nothing to set: GES takes the token as it is",
+        "GES accepted the pending token",
+        "the new token is AWSCURRENT",
+    ]
+
+
+def test_each_step_does_its_part_and_no_more(rotating: Rotating, iam: FakeIam, ges: FakeGes) -> None:
+    old = rotating.current_version()
+    before = digest(rotating.current_value())
+    new = rotating.start()
+    assert rotating.value_of(new) is None  # Secrets Manager registers the version without a value
+
+    rotating.step(new, "createSecret")
+    pending = digest(rotating.value_of(new))
+    assert pending is not None
+    assert (rotating.current_version(), iam.issued_tokens, ges.calls) == (old, 1, [])
+
+    rotating.step(new, "setSecret")
+    assert (digest(rotating.value_of(new)), rotating.current_version(), ges.calls) == (pending, old, [])
+
+    rotating.step(new, "testSecret")
+    assert [call.status for call in ges.calls] == [200]
+    assert rotating.current_version() == old
+
+    rotating.step(new, "finishSecret")
+    assert rotating.current_version() == new
+    assert (digest(rotating.current_value()), digest(rotating.value_of(old))) == (pending, before)
+
+
+def test_the_secret_is_read_at_its_stages_and_written_only_by_put_and_stage_moves(
+    rotating: Rotating, aws: AwsProxy
+) -> None:
+    version = rotating.start()
+    aws.reset_counts()
+
+    for step in STEPS:
+        rotating.step(version, step)
+
+    assert dict(aws.requests) == {
+        "secretsmanager.DescribeSecret": 4,
+        "secretsmanager.GetSecretValue": 4,  # the pending version x3 (create, test, finish), the credentials
+        "secretsmanager.PutSecretValue": 1,
+        "secretsmanager.UpdateSecretVersionStage": 1,
+    }
+
+
+def test_iam_s_old_tokens_keep_working_after_a_rotation(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes, graphs: Graphs
+) -> None:
+    rotating.rotate()
+    ges.rotate_token()  # the token the operator put there first is gone: only IAM's are valid
+    function = Function(rotating.stack)
+    function.invoke({**REQUEST, "export_path": "ges-backups/movies/first/"})  # reads and caches the token
+
+    rotating.rotate()
+    function.invoke({**REQUEST, "export_path": "ges-backups/movies/second/"})  # with the cached, older one
+
+    assert [call.status for call in ges.export_calls] == [200, 200]
+    assert iam.valid_tokens == 2
+
+
+# --- then an export ------------------------------------------------------------------------------------
+
+
+def test_after_a_rotation_an_export_uses_the_new_token(
+    rotating: Rotating, ges: FakeGes, graphs: Graphs
+) -> None:
+    rotating.rotate()
+    ges.rotate_token()  # the previous token is refused from now on
+
+    result = Function(rotating.stack).invoke(REQUEST)
+
+    assert result["export_path"] == REQUEST["export_path"]
+    [export] = ges.export_calls
+    assert (export.token_valid, export.status) == (True, 200)
+    assert [call.status for call in ges.calls if call.status == 401] == []
+
+
+def test_an_export_whose_cached_token_ges_refuses_after_a_rotation_reads_the_secret_again(
+    rotating: Rotating, ges: FakeGes, graphs: Graphs, function_logs: Logs
+) -> None:
+    function = Function(rotating.stack)
+    function.invoke({**REQUEST, "export_path": "ges-backups/movies/before/"})  # caches the old token
+    rotating.rotate()
+    ges.rotate_token()  # the old token is rejected (401) from now on
+
+    result = function.invoke({**REQUEST, "export_path": "ges-backups/movies/after/"})
+
+    assert result["export_path"] == "ges-backups/movies/after/"
+    assert [call.status for call in ges.export_calls] == [200, 401, 200]
+    assert "GES rejected the token; reading the secret again" in [line["message"] for line in function_logs()]
+    assert len(function.downstream()) == 2
+
+
+def test_a_token_that_expires_within_the_hour_is_one_warning_per_read_of_the_secret(
+    rotating: Rotating, ges: FakeGes, graphs: Graphs, function_logs: Logs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeIam(token_factory=canary_token, lifetime_seconds=1800) as short_lived:
+        short_lived.add_user(DOMAIN, USER, PASSWORD, projects={PROJECT: REGION})
+        ges.accept_tokens_from(short_lived)
+        monkeypatch.setenv("IAM_ENDPOINT", short_lived.url)
+        rotating.rotate()
+        function = Function(rotating.stack)
+        function.invoke({**REQUEST, "export_path": "ges-backups/movies/w1/"})
+        function.invoke({**REQUEST, "export_path": "ges-backups/movies/w2/"})  # the cached token: no read
+
+    [warning] = [line for line in function_logs() if line["message"] == TOKEN_EXPIRING]
+    assert warning["level"] == "WARNING"
+    assert warning["token_expires_at"] == rotating.current()["expires_at"][:19] + "Z"
+    assert 1700 < warning["seconds_left"] <= 1800
+
+
+# --- steps again, and out of order ---------------------------------------------------------------------
+
+
+def test_every_step_twice_makes_one_iam_call_and_one_version(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes
+) -> None:
+    old = rotating.current_version()
+    new = rotating.start()
+
+    for step in STEPS:
+        rotating.step(new, step)
+        rotating.step(new, step)
+
+    assert iam.issued_tokens == 1
+    assert rotating.versions() == {old: ["AWSPREVIOUS"], new: ["AWSCURRENT", "AWSPENDING"]}
+    assert len(ges.calls) == 2  # testSecret is a read: running it twice is harmless
+
+
+def test_create_secret_for_a_version_that_holds_a_token_calls_iam_no_more(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes, function_logs: Logs
+) -> None:
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+    stored = digest(rotating.value_of(version))
+    ges.accept_tokens_from(None)
+    rotating.failing_step(version, "testSecret")  # the rotation failed; Secrets Manager starts it over
+    ges.accept_tokens_from(iam)
+
+    for step in STEPS:
+        rotating.step(version, step)
+
+    assert iam.issued_tokens == 1
+    assert digest(rotating.current_value()) == stored
+    assert "the pending version already holds a token: nothing to do" in [
+        m["message"] for m in function_logs()
+    ]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_step_for_the_version_already_current_does_nothing(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes, aws: AwsProxy, step: str
+) -> None:
+    version = rotating.rotate()
+    versions = rotating.versions()
+    aws.reset_counts()
+
+    rotating.step(version, step)
+
+    assert dict(aws.requests) == {"secretsmanager.DescribeSecret": 1}
+    assert (rotating.versions(), iam.issued_tokens, len(ges.calls)) == (versions, 1, 1)
+
+
+@pytest.mark.parametrize("step", ["testSecret", "finishSecret"])
+def test_testing_or_promoting_a_version_without_a_token_fails_and_changes_nothing(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes, step: str
+) -> None:
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, step)
+
+    assert error.code == "RotationRefused"
+    assert error.message == f"version {version} holds no token yet: createSecret has not stored one"
+    assert_nothing_changed(rotating, current, version)
+    assert (iam.issued_tokens, ges.calls) == (0, [])
+
+
+# --- refusals --------------------------------------------------------------------------------------------
+
+
+def test_an_event_for_another_secret_is_refused_before_any_call(
+    rotating: Rotating, iam: FakeIam, aws: AwsProxy
+) -> None:
+    other = boto3.client("secretsmanager").create_secret(
+        Name=f"{rotating.stack.name}-other", SecretString="x"
+    )
+    version = rotating.start()
+    aws.reset_counts()
+
+    error = rotating.event_failing(
+        {"SecretId": other["ARN"], "ClientRequestToken": version, "Step": "createSecret"}
+    )
+
+    assert error.code == "RotationRefused"
+    assert error.message == (
+        f"this function rotates GES_TOKEN_SECRET_ID ({rotating.secret_arn}), not {other['ARN']}"
+    )
+    assert (aws.count(), iam.calls) == (0, [])
+
+
+def test_the_token_secret_setting_may_name_the_secret_by_name(
+    rotating: Rotating, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GES_TOKEN_SECRET_ID", f"{rotating.stack.name}-ges-token")
+
+    version = rotating.rotate()
+
+    assert rotating.current_version() == version
+
+
+def test_a_secret_without_rotation_enabled_is_refused(
+    rotating: Rotating, iam: FakeIam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GES_TOKEN_SECRET_ID")  # any secret may be named now: the rotation check decides
+    secretsmanager = boto3.client("secretsmanager")
+    plain = secretsmanager.create_secret(Name=f"{rotating.stack.name}-plain", SecretString=canary_token())
+    version = secretsmanager.put_secret_value(
+        SecretId=plain["ARN"], SecretString=canary_token(), VersionStages=["AWSPENDING"]
+    )["VersionId"]
+
+    error = rotating.event_failing(
+        {"SecretId": plain["ARN"], "ClientRequestToken": version, "Step": "createSecret"}
+    )
+
+    assert error.code == "RotationRefused"
+    assert error.message == f"secret {rotating.stack.name}-plain does not have rotation enabled"
+    assert iam.calls == []
+
+
+def test_a_version_that_is_not_the_secret_s_is_refused(rotating: Rotating, iam: FakeIam) -> None:
+    current = rotating.current_version()
+    pending = rotating.start()
+    stranger = str(uuid.uuid4())
+
+    error = rotating.failing_step(stranger, "createSecret")
+
+    assert error.code == "RotationRefused"
+    assert error.message == f"version {stranger} is not a version of secret {rotating.stack.name}-ges-token"
+    assert_nothing_changed(rotating, current, pending)
+    assert iam.calls == []
+
+
+def test_a_version_that_is_not_pending_is_refused(rotating: Rotating, iam: FakeIam) -> None:
+    old = rotating.current_version()
+    rotating.rotate()  # the first version is AWSPREVIOUS now
+    calls = len(iam.calls)
+
+    error = rotating.failing_step(old, "finishSecret")
+
+    assert error.code == "RotationRefused"
+    assert error.message == (
+        f"version {old} of secret {rotating.stack.name}-ges-token is not at AWSPENDING (its stages: "
+        "['AWSPREVIOUS'])"
+    )
+    assert len(iam.calls) == calls
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        pytest.param(
+            {"ClientRequestToken": "v", "Step": "createSecret"}, "SecretId: is required", id="no-secret"
+        ),
+        pytest.param(
+            {"SecretId": "s", "Step": "createSecret"}, "ClientRequestToken: is required", id="no-version"
+        ),
+        pytest.param({"SecretId": "s", "ClientRequestToken": "v"}, "Step: is required", id="no-step"),
+        pytest.param(
+            {"SecretId": "s", "ClientRequestToken": "v", "Step": "rotateSecret"},
+            "Step: must be one of",
+            id="bad-step",
+        ),
+        pytest.param(["createSecret"], "event: must be a JSON object", id="not-an-object"),
+    ],
+)
+def test_an_event_that_is_not_a_rotation_step_is_refused_by_name(
+    rotating: Rotating, iam: FakeIam, function_logs: Logs, event: Any, problem: str
+) -> None:
+    error = rotating.event_failing(event)
+
+    assert error.code == "InvalidRequest"
+    assert error.message.startswith(problem)
+    assert [line["error_code"] for line in failures(function_logs)] == ["InvalidRequest"]
+    assert iam.calls == []
+
+
+# --- failures: the step fails, AWSCURRENT keeps the old token ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param("wrong-password", WRONG_CREDENTIALS, id="wrong-password"),
+        pytest.param("locked-user", USER_LOCKED, id="locked-user"),
+    ],
+)
+def test_iam_rejecting_the_credentials_fails_create_secret_once(
+    rotating: Rotating, iam: FakeIam, function_logs: Logs, change: str, message: str
+) -> None:
+    if change == "wrong-password":
+        rotating.set_credentials(credentials_json(password="not-" + PASSWORD))
+    else:
+        iam.lock_user(DOMAIN, USER)
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.code == "IamCredentialsRejected"
+    assert error.message == (
+        f"IAM rejected the IAM credentials of user {USER} in domain {DOMAIN}: Unauthorized: {message}"
+    )
+    assert len(iam.calls) == 1  # never retried: every wrong password counts towards locking the user
+    assert_nothing_changed(rotating, current, version)
+    [logged] = failures(function_logs)
+    assert (logged["level"], logged["error_code"], logged["rotation_step"]) == (
+        "ERROR",
+        "IamCredentialsRejected",
+        "createSecret",
+    )
+
+
+def test_once_the_credentials_are_fixed_the_retried_rotation_completes(
+    rotating: Rotating, iam: FakeIam
+) -> None:
+    rotating.set_credentials(credentials_json(password="not-" + PASSWORD))
+    version = rotating.start()
+    rotating.failing_step(version, "createSecret")
+
+    rotating.set_credentials(credentials_json())
+    for step in STEPS:
+        rotating.step(version, step)
+
+    assert rotating.current_version() == version
+    assert iam.issued_tokens == 1
+
+
+@pytest.mark.parametrize("status", [503, 500, 429])
+def test_iam_unavailable_is_retried_briefly_then_fails_the_step(
+    rotating: Rotating, iam: FakeIam, status: int
+) -> None:
+    iam.inject(Fault.http(status), times=IAM_MAX_ATTEMPTS)
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.code == "IamUnavailable"
+    assert error.message.startswith(f"IAM answered {status}: ")
+    assert error.message.endswith(f"(after {IAM_MAX_ATTEMPTS} attempts)")
+    assert len(iam.calls) == IAM_MAX_ATTEMPTS
+    assert len(rotating.pauses) == IAM_MAX_ATTEMPTS - 1
+    assert_nothing_changed(rotating, current, version)
+
+
+def test_iam_answering_after_a_transient_failure_gives_the_token(rotating: Rotating, iam: FakeIam) -> None:
+    iam.inject(Fault.http(503))
+
+    version = rotating.rotate()
+
+    assert rotating.current_version() == version
+    assert [call.status for call in iam.calls] == [503, 201]
+    assert len(rotating.pauses) == 1
+
+
+def test_iam_refusing_connections_fails_the_step(rotating: Rotating, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IAM_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.code == "IamUnavailable"
+    assert "failed: ConnectionError: " in error.message
+    assert_nothing_changed(rotating, current, version)
+
+
+def test_an_iam_answer_without_x_subject_token_fails_the_step(rotating: Rotating, iam: FakeIam) -> None:
+    iam.inject(Fault(status=201))
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.code == "IamAnswerInvalid"
+    assert error.message == "IAM answered 201 without an X-Subject-Token header"
+    assert_nothing_changed(rotating, current, version)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(credentials_json()[:-1], id="cut-json"),
+        pytest.param(PASSWORD, id="the-password-alone"),
+        pytest.param("[]", id="json-array"),
+    ],
+)
+def test_malformed_credentials_fail_the_step_without_repeating_them(
+    rotating: Rotating, iam: FakeIam, text: str
+) -> None:
+    rotating.set_credentials(text)
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.code == "ConfigurationError"
+    assert error.message.startswith("IAM_CREDENTIALS_SECRET_ID: the secret must be a JSON object with ")
+    assert iam.calls == []
+    assert_nothing_changed(rotating, current, version)
+
+
+@pytest.mark.parametrize("field", ["domain_name", "user_name", "password"])
+def test_credentials_missing_a_field_fail_the_step_naming_it(
+    rotating: Rotating, iam: FakeIam, field: str
+) -> None:
+    rotating.set_credentials(credentials_json(**{field: None}))
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.message == f"IAM_CREDENTIALS_SECRET_ID: the secret's JSON has no '{field}' string"
+    assert iam.calls == []
+    assert_nothing_changed(rotating, current, version)
+
+
+def test_ges_rejecting_the_pending_token_fails_test_secret_and_keeps_the_old_token(
+    rotating: Rotating, ges: FakeGes
+) -> None:
+    current = rotating.current_version()
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+    ges.accept_tokens_from(None)  # e.g. the IAM user was changed: its tokens are refused
+
+    error = rotating.failing_step(version, "testSecret")
+
+    assert error.code == "TokenRejected"
+    assert [call.status for call in ges.calls] == [401, 401]  # the pending version is read again, once
+    assert rotating.current_version() == current
+    assert rotating.versions()[version] == ["AWSPENDING"]
+
+
+def test_ges_refusing_the_pending_token_s_rights_fails_test_secret_with_ges_s_code(
+    rotating: Rotating, ges: FakeGes
+) -> None:
+    ges.inject(Fault.ges_error(403, "GES.7041", "Insufficient permission."), route="list_graphs")
+    current = rotating.current_version()
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+
+    error = rotating.failing_step(version, "testSecret")
+
+    assert (error.code, error.message) == ("GES.7041", "Insufficient permission.")
+    assert rotating.current_version() == current
+
+
+def test_ges_unavailable_at_test_secret_is_retried_then_fails_the_step(
+    rotating: Rotating, ges: FakeGes
+) -> None:
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+    current = rotating.current_version()
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+
+    error = rotating.failing_step(version, "testSecret")
+
+    assert error.code == "GesUnavailable"
+    assert len(rotating.pauses) == DEFAULT_GES_MAX_ATTEMPTS - 1
+    assert rotating.current_version() == current
+
+
+def test_secrets_manager_failing_to_store_the_token_fails_the_step_and_a_retry_stores_one(
+    rotating: Rotating, iam: FakeIam, aws: AwsProxy
+) -> None:
+    aws.inject("secretsmanager.PutSecretValue", AwsFault.error(500, "InternalServiceError"), times=2)
+    current = rotating.current_version()
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.code == "DependencyUnavailable"
+    assert error.message.startswith(f"Secrets Manager PutSecretValue on {rotating.secret_arn} failed: ")
+    assert_nothing_changed(rotating, current, version)
+    rotating.step(version, "createSecret")
+    assert rotating.value_of(version) is not None
+    assert iam.issued_tokens == 2  # the first token was never stored; IAM keeps it valid, unused
+
+
+@pytest.mark.parametrize("name", ["IAM_ENDPOINT", "IAM_CREDENTIALS_SECRET_ID", "GES_PROJECT_ID"])
+def test_a_missing_setting_fails_the_step_naming_it(
+    rotating: Rotating, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.delenv(name)
+    version = rotating.start()
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert (error.code, error.message) == ("ConfigurationError", f"{name} is not set")
+
+
+# --- no secret leaves the process ------------------------------------------------------------------------
+
+
+def test_the_stored_token_record_holds_the_token_and_never_the_password(rotating: Rotating) -> None:
+    rotating.rotate()
+
+    stored = rotating.current_value()
+
+    leaked = PASSWORD in stored
+    assert not leaked
+    assert set(json.loads(stored)) == {"token", "expires_at", "project_id"}
+
+
+RUNTIME_LOGGING = """
+    import logging, sys
+    # What the Lambda Python runtime does before it imports a handler: the root logger at the function's
+    # level (AWS_LAMBDA_LOG_LEVEL), with a handler that writes every record.
+    logging.basicConfig(
+        stream=sys.stdout, level=logging.DEBUG, format="%(levelname)s %(name)s %(message)s", force=True
+    )
+    logging.getLogger("probe").debug("debug lines are written")
+    import boto3
+    from local.rotation import STEPS, LocalRotation, load_rotation_handler
+    handler = load_rotation_handler()
+    rotation = LocalRotation({secret_arn!r}, {function_arn!r})
+    version = rotation.start()
+    for step in STEPS:
+        print(step, rotation.step(handler, version, step))
+    boto3.client("secretsmanager").put_secret_value(SecretId={credentials_arn!r}, SecretString={wrong!r})
+    try:
+        rotation.step(handler, rotation.start(), "createSecret")
+    except Exception as error:
+        print("failed:", error)
+"""
+
+
+def test_no_token_or_password_reaches_the_logs_at_debug_under_the_runtime_s_logging(
+    rotating: Rotating, iam: FakeIam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    old = rotating.current_version()
+    script = textwrap.dedent(RUNTIME_LOGGING).format(
+        secret_arn=rotating.secret_arn,
+        function_arn=rotating.local.function_arn,
+        credentials_arn=rotating.credentials_arn,
+        wrong=credentials_json(password="not-" + PASSWORD),
+    )
+
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output.replace(CANARY, "<secret>")
+    assert "DEBUG probe debug lines are written" in output
+    assert [f"{step} None" in output for step in STEPS] == [True] * 4
+    assert "failed: IamCredentialsRejected: IAM rejected the IAM credentials of user " in output
+    assert '"message":"stored a new token from IAM at AWSPENDING"' in output
+    assert CANARY not in output, "a token or the IAM password reached the logs"
+    assert rotating.versions()[old] == ["AWSPREVIOUS"]
+    assert iam.issued_tokens == 1
+    assert_no_token(output)

@@ -1,0 +1,117 @@
+"""The token rotation under test: the rotation function invoked as Secrets Manager invokes it, over moto and
+the fake IAM and GES (fixtures in tests/integration/test_rotation.py).
+
+The IAM password carries the canary, like every token: any of them in captured output fails the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from ges_backup_export.errors import ConfigurationError, ExportError
+from ges_backup_export.rotation_runtime import current_rotation
+from local.aws import Stack
+from local.lambda_runtime import Handler, LocalContext
+from local.rotation import STEPS, LocalRotation, load_rotation_handler
+from tests.tokens import CANARY, assert_no_token
+
+DOMAIN = "acme-account"
+USER = "ges-token-rotator"
+PASSWORD = f"correct-horse-{CANARY}-battery"
+REGION = "cn-north-4"
+
+
+def credentials_json(*, password: str | None = PASSWORD, **changes: Any) -> str:
+    """The credentials secret's JSON; a field given as None is left out."""
+    data: dict[str, Any] = {"domain_name": DOMAIN, "user_name": USER, "password": password, **changes}
+    return json.dumps({key: value for key, value in data.items() if value is not None})
+
+
+@dataclass
+class Rotating:
+    """A stack whose token secret rotates: run steps through the real handler and read the secret.
+
+    The IAM and GES clients' waits between attempts are recorded in `pauses` instead of slept."""
+
+    stack: Stack
+    local: LocalRotation
+    credentials_arn: str
+    pauses: list[float] = field(default_factory=list)
+    _handler: Handler = field(default_factory=load_rotation_handler)
+
+    @property
+    def secret_arn(self) -> str:
+        return self.stack.secret_arn
+
+    def handler(self, event: Any, context: Any) -> Any:
+        with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
+            runtime = current_rotation()
+            runtime.iam.sleep = runtime.rotation.sleep = self.pauses.append
+        return self._handler(event, context)
+
+    def start(self) -> str:
+        return self.local.start()
+
+    def step(self, version_id: str, step: str) -> None:
+        result = self.local.step(self.handler, version_id, step)
+        assert result is None
+
+    def failing_step(self, version_id: str, step: str) -> ExportError:
+        with pytest.raises(ExportError) as raised:
+            self.local.step(self.handler, version_id, step)
+        assert_no_token(str(raised.value))
+        return raised.value
+
+    def event_failing(self, event: Any) -> ExportError:
+        with pytest.raises(ExportError) as raised:
+            self.handler(event, LocalContext(timeout_seconds=self.local.timeout_seconds))
+        assert_no_token(str(raised.value))
+        return raised.value
+
+    def rotate(self) -> str:
+        version_id = self.start()
+        for step in STEPS:
+            self.step(version_id, step)
+        return version_id
+
+    # -- the secret -------------------------------------------------------------------------
+    def versions(self) -> dict[str, list[str]]:
+        stages: dict[str, list[str]] = boto3.client("secretsmanager").describe_secret(
+            SecretId=self.secret_arn
+        )["VersionIdsToStages"]
+        return {version: sorted(labels) for version, labels in stages.items()}
+
+    def current_version(self) -> str:
+        [version] = [version for version, labels in self.versions().items() if "AWSCURRENT" in labels]
+        return version
+
+    def current_value(self) -> str:
+        value: str = boto3.client("secretsmanager").get_secret_value(
+            SecretId=self.secret_arn, VersionStage="AWSCURRENT"
+        )["SecretString"]
+        return value
+
+    def current(self) -> dict[str, Any]:
+        """The value at AWSCURRENT, when it is JSON (a rotated token)."""
+        data: dict[str, Any] = json.loads(self.current_value())
+        return data
+
+    def value_of(self, version_id: str) -> str | None:
+        """The version's SecretString, None while it has none."""
+        secretsmanager = boto3.client("secretsmanager")
+        try:
+            value: str = secretsmanager.get_secret_value(SecretId=self.secret_arn, VersionId=version_id)[
+                "SecretString"
+            ]
+        except secretsmanager.exceptions.ResourceNotFoundException:
+            return None
+        return value
+
+    def set_credentials(self, text: str) -> None:
+        boto3.client("secretsmanager").put_secret_value(SecretId=self.credentials_arn, SecretString=text)
