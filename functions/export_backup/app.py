@@ -6,30 +6,33 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ges_backup_export import metrics
+from ges_backup_export.batch import ConcurrentBatchProcessor
+from ges_backup_export.concurrency import ExportTurns
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.observability import logger
 from ges_backup_export.runtime import current_runtime
 from ges_backup_export.triggers import is_queue_event
 
-# A batch whose every record failed is answered like any other (batchItemFailures), not raised: the
-# failures are already reported one by one, and raising would hide which records succeeded.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Records handled GES_CONCURRENCY at a time; a batch whose every record failed is answered like any
+# other (batchItemFailures), not raised: its failures are already reported one by one.
+processor = ConcurrentBatchProcessor()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: LambdaContext) -> Mapping[str, Any]:
     runtime = current_runtime()
     runtime.records.register_lambda_context(context)
+    processor.requests = runtime.requests
     deadline = Deadline.after_ms(context.get_remaining_time_in_millis())
     try:
         if is_queue_event(event):
             return process_partial_response(
                 event=event,
-                record_handler=partial(runtime.runner.run_record, deadline=deadline),
+                record_handler=partial(runtime.runner.run_record, deadline=deadline, turns=ExportTurns()),
                 processor=processor,
                 context=context,
             )

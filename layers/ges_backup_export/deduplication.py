@@ -161,12 +161,16 @@ class ExportRecords:
 
     def _once(self, store: DynamoDBPersistenceLayer, name: str) -> Callable[..., Any]:
         """`_run`, made idempotent on its `identity` argument, with its records under `<prefix>:<name>#`."""
+        key_prefix = f"{KEY_PREFIX}:{name}"
         once: Callable[..., Any] = idempotent_function(
             data_keyword_argument="identity",
             persistence_store=store,
             config=self._config,
-            key_prefix=f"{KEY_PREFIX}:{name}",
+            key_prefix=key_prefix,
         )(_run)
+        # Configured now, before any request: Powertools marks a store configured before it sets the key
+        # expression, so on a cold start a second thread could hash a whole payload in between.
+        store.configure(self._config, key_prefix=key_prefix)
         return once
 
     def register_lambda_context(self, context: LambdaContext) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from ges_backup_export import metrics
+from ges_backup_export.concurrency import ExportTurns
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.deduplication import (
     ExportRecords,
@@ -28,18 +29,28 @@ from ges_backup_export.triggers import Submission
 
 class Exporter:
     def __init__(
-        self, ges: GesClient, records: ExportRecords, delivery: Delivery, default_project_id: str | None
+        self,
+        ges: GesClient,
+        records: ExportRecords,
+        delivery: Delivery,
+        default_project_id: str | None,
     ) -> None:
         self._ges = ges
         self._records = records
         self._delivery = delivery
         self._default_project_id = default_project_id
 
-    def export(self, submission: Submission, deadline: Deadline) -> DownstreamMessage:
-        """Export once per identity and return the downstream message; raise ExportError otherwise."""
+    def export(self, submission: Submission, deadline: Deadline, turns: ExportTurns) -> DownstreamMessage:
+        """Export once per identity and return the downstream message; raise ExportError otherwise.
+        `turns`: the exports this invocation's other requests are handling (one waits for another)."""
         details = self._details(submission, deadline)
-        logger.append_keys(backup_id=details["backup_id"])
-        outcome, started_here = self._records.export_once(details, lambda: self._start(details, deadline))
+        logger.thread_safe_append_keys(backup_id=details["backup_id"])
+        with turns.same_export(_identity(details)):
+            outcome, started_here = self._records.export_once(details, lambda: self._start(details, deadline))
+            return self._finish(details, outcome, started_here)
+
+    def _finish(self, details: ExportDetails, outcome: Outcome, started_here: bool) -> DownstreamMessage:
+        """The message of an export that started (sending what it still owes), or the unknown outcome."""
         if "unknown" in outcome:
             raise _unknown(cast(UnknownOutcome, outcome))
         if started_here:

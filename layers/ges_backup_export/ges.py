@@ -15,6 +15,7 @@ Every request carries `Content-Type: application/json`, GETs included, as Huawei
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class _Retry:
 
     problem: str
     asked: float | None = None
+    throttled: bool = False  # GES answered 429: every request of the client waits
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,11 @@ class _Request:
 
 
 class GesClient:
-    """`sleep` and `rng` time the retries; tests replace them (as Deadline's clock) to run without
-    waiting."""
+    """`sleep`, `rng` and `clock` time the retries; tests replace them (as Deadline's clock) to run without
+    waiting.
+
+    One client serves the concurrent requests of an invocation (concurrency.py): a 429 pauses all of
+    them (`_pause_all`), and a 401 has the token read anew once, however many requests it rejected."""
 
     def __init__(
         self,
@@ -84,6 +89,7 @@ class GesClient:
         http: BoundedSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._endpoint = endpoint
         self._tokens = tokens
@@ -92,6 +98,9 @@ class GesClient:
         self._http = http or BoundedSession()
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._paused_until = 0.0  # on `clock`: no attempt starts before it (a 429)
 
     def export_backup(self, export: ExportIdentity, deadline: Deadline) -> str:
         """Start exporting the backup; returns GES's job_id."""
@@ -148,20 +157,28 @@ class GesClient:
         self._call(_Request("GET", path, params={"offset": 0, "limit": 1}), deadline)
 
     def _call(self, request: _Request, deadline: Deadline) -> dict[str, Any]:
-        response = self._exchange(request, deadline, fresh_token=False)
+        token = self._tokens.get()
+        response = self._exchange(request, deadline, token)
         if response.status_code == 401:
             logger.warning("GES rejected the token; reading the secret again")
-            response = self._exchange(request, deadline, fresh_token=True)
+            response = self._exchange(request, deadline, self._token_after(token))
             if response.status_code == 401:
                 raise TokenRejected(f"{self._problem(response)} (again after the secret was read anew)")
         return self._result(request, response)
 
-    def _exchange(self, request: _Request, deadline: Deadline, *, fresh_token: bool) -> requests.Response:
+    def _token_after(self, rejected: str) -> str:
+        """A token to try after GES rejected `rejected`: the secret read anew, once for all the requests
+        it rejected at the same time (the first to get here reads; the others find its token)."""
+        with self._lock:
+            current = self._tokens.get()
+            return current if current != rejected else self._tokens.get(refresh=True)
+
+    def _exchange(self, request: _Request, deadline: Deadline, token: str) -> requests.Response:
         """Send until GES gives an answer that is not transient (a 401 is returned too), within the
         attempts and the time left."""
-        token = self._tokens.get(refresh=fresh_token)
         problem = "no attempt was made"
         for attempt in range(1, self._max_attempts + 1):
+            self._wait_for_pause()
             if not deadline.allows(self._timeout):
                 raise GesUnavailable(
                     f"{problem}; too little of the invocation's time is left for another attempt"
@@ -171,7 +188,7 @@ class GesClient:
                 return outcome
             problem = outcome.problem
             if attempt < self._max_attempts:
-                self._wait(attempt, outcome.asked, problem, deadline)
+                self._wait(attempt, outcome, deadline)
         raise GesUnavailable(f"{problem} (after {self._max_attempts} attempts)")
 
     def _attempt(self, request: _Request, token: str) -> requests.Response | _Retry:
@@ -192,7 +209,8 @@ class GesClient:
             problem = f"{where} failed: {self._clean(f'{type(error).__name__}: {error}')}"
             return _Retry(problem) if not_sent(error) else self._unanswered(request, problem)
         if response.status_code in TRANSIENT_STATUSES or (request.repeatable and response.status_code >= 500):
-            return _Retry(self._problem(response), retry_after(response.headers.get("Retry-After")))
+            asked = retry_after(response.headers.get("Retry-After"))
+            return _Retry(self._problem(response), asked, throttled=response.status_code == 429)
         return response
 
     def _unanswered(self, request: _Request, problem: str) -> _Retry:
@@ -201,14 +219,32 @@ class GesClient:
             raise ExportOutcomeUnknown(_unknown_outcome(problem))
         return _Retry(problem)
 
-    def _wait(self, attempt: int, asked: float | None, problem: str, deadline: Deadline) -> None:
-        delay = backoff(attempt, asked, self.rng)
+    def _wait(self, attempt: int, retry: _Retry, deadline: Deadline) -> None:
+        delay = backoff(attempt, retry.asked, self.rng)
         if not deadline.allows(delay + self._timeout):
-            raise GesUnavailable(f"{problem}; waiting {delay:.1f}s to retry would outlast the invocation")
+            raise GesUnavailable(
+                f"{retry.problem}; waiting {delay:.1f}s to retry would outlast the invocation"
+            )
         logger.info(
-            "retrying GES", extra={"attempt": attempt, "delay_seconds": round(delay, 3), "problem": problem}
+            "retrying GES",
+            extra={"attempt": attempt, "delay_seconds": round(delay, 3), "problem": retry.problem},
         )
-        self.sleep(delay)
+        if retry.throttled:
+            self._pause_all(delay)  # this request waits it out before its next attempt, as every other
+        else:
+            self.sleep(delay)
+
+    def _pause_all(self, seconds: float) -> None:
+        """GES throttles: no request of this client starts an attempt for `seconds` (a storm of retries
+        from concurrent requests would only prolong it)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+    def _wait_for_pause(self) -> None:
+        with self._lock:
+            left = self._paused_until - self.clock()
+        if left > 0:
+            self.sleep(left)
 
     def _result(self, request: _Request, response: requests.Response) -> dict[str, Any]:
         """The body of a successful answer; else the error it means."""

@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ges_backup_export import metrics
+from ges_backup_export.concurrency import ExportTurns, Requests
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import ExportError, InvalidRequest
 from ges_backup_export.exporter import Exporter
@@ -31,9 +32,10 @@ Result = DownstreamMessage | ExportError
 
 
 class Runner:
-    def __init__(self, exporter: Exporter, dead_letter: SqsQueue | None) -> None:
+    def __init__(self, exporter: Exporter, dead_letter: SqsQueue | None, requests: Requests) -> None:
         self._exporter = exporter
         self._dead_letter = dead_letter
+        self._requests = requests
 
     def run_event(self, event: object, deadline: Deadline) -> dict[str, Any]:
         """A direct or scheduled invocation: the message, or `{"exports": [...]}` for a list."""
@@ -42,7 +44,7 @@ class Runner:
         except InvalidRequest as error:
             _failed(error)
             raise
-        results = self._run_batch(batch, deadline)
+        results = self._run_batch(batch, deadline, ExportTurns())
         if batch.is_list:
             self._keep_failed_entries(batch, results)
             return {"exports": [_entry(result) for result in results]}
@@ -51,9 +53,10 @@ class Runner:
             raise result.noting_request_time(entry.requested_at) if isinstance(entry, Submission) else result
         return dict(result)
 
-    def run_record(self, record: SQSRecord, deadline: Deadline) -> None:
-        """One SQS record: returns when it is done or dead-lettered, raises to have SQS retry it."""
-        logger.append_keys(message_id=record.message_id)
+    def run_record(self, record: SQSRecord, deadline: Deadline, turns: ExportTurns | None = None) -> None:
+        """One SQS record: returns when it is done or dead-lettered, raises to have SQS retry it. `turns`:
+        the exports the invocation's other records are handling."""
+        logger.thread_safe_append_keys(message_id=record.message_id)
         try:
             attribute = record.message_attributes[REQUESTED_AT]  # None when absent
             requested_at = attribute.string_value if attribute else None
@@ -65,28 +68,31 @@ class Runner:
                 _failed(error)
                 results: list[Result] = [error]
             else:
-                results = self._run_batch(batch, deadline)
+                results = self._run_batch(batch, deadline, turns or ExportTurns())
             self._settle(record, results, at)
         finally:
-            logger.remove_keys(["message_id"])
+            logger.thread_safe_remove_keys(["message_id"])
 
-    def _run_batch(self, batch: Batch, deadline: Deadline) -> list[Result]:
-        results: list[Result] = []
-        for entry in batch.entries:
-            if isinstance(entry, ExportError):
-                _failed(entry)
-                results.append(entry)
-                continue
-            logger.append_keys(graph_id=entry.request.graph_id, backup_id=entry.request.backup_id)
-            logger.info("export requested", extra={"trigger": entry.trigger.value})
-            try:
-                results.append(self._exporter.export(entry, deadline))
-            except ExportError as error:
-                _failed(error)
-                results.append(error)
-            finally:
-                logger.remove_keys(["graph_id", "backup_id"])
-        return results
+    def _run_batch(self, batch: Batch, deadline: Deadline, turns: ExportTurns) -> list[Result]:
+        """The batch's requests, concurrently (concurrency.py); each result in its entry's place."""
+        return self._requests.run_each(batch.entries, lambda entry: self._run_entry(entry, deadline, turns))
+
+    def _run_entry(
+        self, entry: Submission | InvalidRequest, deadline: Deadline, turns: ExportTurns
+    ) -> Result:
+        if isinstance(entry, ExportError):
+            _failed(entry)
+            return entry
+        logger.thread_safe_append_keys(graph_id=entry.request.graph_id, backup_id=entry.request.backup_id)
+        try:
+            with self._requests.slot():
+                logger.info("export requested", extra={"trigger": entry.trigger.value})
+                return self._exporter.export(entry, deadline, turns)
+        except ExportError as error:
+            _failed(error)
+            return error
+        finally:
+            logger.thread_safe_remove_keys(["graph_id", "backup_id"])
 
     def _settle(self, record: SQSRecord, results: list[Result], at: datetime) -> None:
         failures = _failures(results)

@@ -11,9 +11,12 @@ from functools import lru_cache
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
 
 from ges_backup_export.announcements import Announcer
 from ges_backup_export.aws_clients import CONFIG
+from ges_backup_export.bounded_http import BoundedSession
+from ges_backup_export.concurrency import Requests
 from ges_backup_export.deduplication import ExportRecords
 from ges_backup_export.delivery import Delivery
 from ges_backup_export.exporter import Exporter
@@ -30,6 +33,7 @@ class Runtime:
     records: ExportRecords
     runner: Runner
     ges: GesClient
+    requests: Requests
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,9 @@ def current_tracker() -> TrackerRuntime:
     return _build_tracker(TrackerSettings.from_env())
 
 
-def ges_client(settings: Settings | TrackerSettings) -> GesClient:
-    """A GES client whose token comes from the secret (cached, read again on a 401)."""
+def ges_client(settings: Settings | TrackerSettings, concurrency: int = 1) -> GesClient:
+    """A GES client whose token comes from the secret (cached, read again on a 401), for `concurrency`
+    requests at a time."""
     secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager", config=CONFIG))
     tokens = TokenSource(settings.token_secret_id, secrets)
     return GesClient(
@@ -59,25 +64,30 @@ def ges_client(settings: Settings | TrackerSettings) -> GesClient:
         tokens,
         timeout=settings.ges_timeout_seconds,
         max_attempts=settings.ges_max_attempts,
+        http=BoundedSession(pool_size=max(10, concurrency)),
     )
 
 
 @lru_cache(maxsize=1)
 def _build(settings: Settings) -> Runtime:
-    sqs = boto3.client("sqs", config=CONFIG)
+    # Each request may make an AWS call at a time, and records wait for their list's requests.
+    config = CONFIG.merge(Config(max_pool_connections=max(10, 2 * settings.ges_concurrency)))
+    sqs = boto3.client("sqs", config=config)
     records = ExportRecords(
         settings.idempotency_table_name,
         settings.idempotency_ttl_seconds,
-        boto3.client("dynamodb", config=CONFIG),
+        boto3.client("dynamodb", config=config),
     )
-    ges = ges_client(settings)
+    ges = ges_client(settings, settings.ges_concurrency)
+    requests = Requests(settings.ges_concurrency)
     tracking = SqsQueue(settings.tracking_queue_url, sqs) if settings.tracking_queue_url else None
     delivery = Delivery(
         SqsQueue(settings.downstream_queue_url, sqs), tracking, settings.job_poll_interval_seconds
     )
     exporter = Exporter(ges, records, delivery, settings.ges_project_id)
     dead_letter = SqsQueue(settings.dead_letter_queue_url, sqs) if settings.dead_letter_queue_url else None
-    return Runtime(records=records, runner=Runner(exporter, dead_letter), ges=ges)
+    runner = Runner(exporter, dead_letter, requests)
+    return Runtime(records=records, runner=runner, ges=ges, requests=requests)
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,8 @@ from ges_backup_export.ids import check_id
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 1_296_000
 DEFAULT_GES_TIMEOUT_SECONDS = 10.0
 DEFAULT_GES_MAX_ATTEMPTS = 3
+DEFAULT_GES_CONCURRENCY = 8
+MAX_GES_CONCURRENCY = 64
 DEFAULT_JOB_POLL_INTERVAL_SECONDS = 30
 DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS = 86_400
 DEFAULT_EVENT_BUS_NAME = "default"
@@ -52,6 +54,7 @@ class Settings:
     ges_max_attempts: int
     tracking_queue_url: str | None = None
     job_poll_interval_seconds: int = DEFAULT_JOB_POLL_INTERVAL_SECONDS
+    ges_concurrency: int = DEFAULT_GES_CONCURRENCY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -72,6 +75,9 @@ class Settings:
             ges_max_attempts=_positive_int(env, "GES_MAX_ATTEMPTS", DEFAULT_GES_MAX_ATTEMPTS),
             tracking_queue_url=_optional_queue_url(env, "TRACKING_QUEUE_URL"),
             job_poll_interval_seconds=_poll_interval(env),
+            ges_concurrency=_whole_number(
+                env, "GES_CONCURRENCY", DEFAULT_GES_CONCURRENCY, minimum=1, maximum=MAX_GES_CONCURRENCY
+            ),
         )
 
 

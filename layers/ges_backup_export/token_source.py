@@ -11,6 +11,7 @@ so that an alarm catches a rotation that stopped working before GES starts refus
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,9 +70,16 @@ class TokenSource:
         self._clock = clock
         self._scrubber = Scrubber()
         self._last_read: object = None
+        # Concurrent requests read under it: on a cold cache, the first reads the secret and the others
+        # find it cached (one GetSecretValue, not one per thread; Powertools' cache has no lock).
+        self._lock = threading.Lock()
 
     def get(self, *, refresh: bool = False) -> str:
         """The token; `refresh=True` bypasses the cache (after GES answered 401)."""
+        with self._lock:
+            return self._read(refresh)
+
+    def _read(self, refresh: bool) -> str:
         try:
             value = self._provider.get(
                 self._secret_id, max_age=CACHE_SECONDS, force_fetch=refresh, VersionStage=CURRENT_STAGE

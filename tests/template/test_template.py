@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 
 from ges_backup_export.message_format import MAX_MESSAGE_BYTES
-from ges_backup_export.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
+from ges_backup_export.settings import (
+    DEFAULT_GES_CONCURRENCY,
+    DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+    MAX_GES_CONCURRENCY,
+)
 from local.template import DEFAULT_TEMPLATE, load_template, parameter_defaults
 
 REPO = DEFAULT_TEMPLATE.parent
@@ -25,6 +29,9 @@ OPTIONAL_SETTINGS = [
     "DEAD_LETTER_QUEUE_URL",
     "GES_TIMEOUT_SECONDS",
     "GES_MAX_ATTEMPTS",
+    "GES_CONCURRENCY",
+    "TRACKING_QUEUE_URL",
+    "JOB_POLL_INTERVAL_SECONDS",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_LOG_LEVEL",
 ]
@@ -290,6 +297,19 @@ def test_required_setting_is_set(environment: dict[str, Any], name: str) -> None
 @pytest.mark.parametrize("name", OPTIONAL_SETTINGS)
 def test_optional_setting_is_set(environment: dict[str, Any], name: str) -> None:
     assert name in environment
+
+
+def test_every_setting_of_the_function_is_one_the_code_reads(environment: dict[str, Any]) -> None:
+    assert set(environment) == set(REQUIRED_SETTINGS) | set(OPTIONAL_SETTINGS)
+
+
+def test_the_concurrency_parameter_is_the_code_s_range(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["GesConcurrency"]
+    assert (int(parameter["Default"]), parameter["MinValue"], parameter["MaxValue"]) == (
+        DEFAULT_GES_CONCURRENCY,
+        1,
+        MAX_GES_CONCURRENCY,
+    )
 
 
 def test_deployed_function_talks_to_real_aws(environment: dict[str, Any]) -> None:
