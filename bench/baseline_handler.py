@@ -2,9 +2,10 @@
 
 No Powertools, no checks beyond what the calls need, no logging: the token from Secrets Manager
 (cached 5 minutes), a conditional PutItem of the shape Powertools' idempotency writes (the lock; a
-duplicate's PutItem fails and returns the stored record), the GES POST, the downstream SendMessage,
-and the UpdateItem that stores the message. Clients are created at import, with the botocore Config
-of ges_backup_export.runtime. It reads the function's environment as the template sets it.
+duplicate's PutItem fails and returns the stored record), the GES POST, the downstream SendMessage (and
+the tracking one, with TRACKING_QUEUE_URL), and the UpdateItem that stores the message. Clients are
+created at import, with the botocore Config of ges_backup_export.runtime. It reads the function's
+environment as the template sets it.
 """
 
 from __future__ import annotations
@@ -135,7 +136,14 @@ def _post_export(identity: dict[str, str]) -> str:
 
 
 def _send(message: dict[str, str]) -> None:
+    """The downstream message, then (with TRACKING_QUEUE_URL) the tracker's, delayed."""
     _sqs.send_message(QueueUrl=os.environ["DOWNSTREAM_QUEUE_URL"], MessageBody=json.dumps(message))
+    if os.environ.get("TRACKING_QUEUE_URL"):
+        _sqs.send_message(
+            QueueUrl=os.environ["TRACKING_QUEUE_URL"],
+            MessageBody=json.dumps(message),
+            DelaySeconds=int(os.environ.get("JOB_POLL_INTERVAL_SECONDS", "30")),
+        )
 
 
 def _complete(key: str, message: dict[str, str]) -> None:

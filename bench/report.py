@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cold_start import STEPS
+from bench.latency import BATCHES as BATCHES_SHOWN
 
 COMMAND = "make bench"
 GOAL_RATIO = 1.3
@@ -58,6 +59,8 @@ def summary(results: dict[str, Any]) -> str:
             {1, 2, 3},
         ),
         "",
+        *_latency_table(results["latency"]),
+        "",
         *_round_trip_table(results["round_trips"]),
         "",
         *_package_table(results["package"]),
@@ -84,7 +87,7 @@ def _main_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     memory = results["memory"]
     rows.append(
         (
-            "peak RSS of a fresh interpreter after a batch of 10",
+            "peak RSS of a fresh interpreter after a batch of 10 (GES_CONCURRENCY 8: 8 at a time)",
             f"{memory['ours']:.0f} MB",
             f"{memory['baseline']:.0f} MB",
             _ratio(memory["ours"], memory["baseline"]),
@@ -93,6 +96,34 @@ def _main_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
         )
     )
     return rows
+
+
+# Goals of the concurrency issue at 200 ms GES latency, in milliseconds.
+GOAL_BATCH_MS = 600
+GOAL_LIST_MS = 4000
+
+
+def _latency_table(latency: dict[str, Any]) -> list[str]:
+    """Many exports at once (bench/latency.py): ours concurrent, ours one at a time, the baseline, ideal."""
+    ours, one, baseline = latency["ours"], latency["ours_one_at_a_time"], latency["baseline"]
+    rows = [
+        (f"SQS batch of 10 new exports (median of {BATCHES_SHOWN})", _ms(ours["batch_ms"]),
+         _ms(one["batch_ms"]), _ms(baseline["batch_ms"]), _ms(latency["ideal_batch_ms"]),
+         f"≤ {_ms(GOAL_BATCH_MS)}", _met(ours["batch_ms"] <= GOAL_BATCH_MS)),
+        ("`exports` list of 100 new exports", _ms(ours["list_ms"]), _ms(one["list_ms"]), "— (no lists)",
+         _ms(latency["ideal_list_ms"]), f"≤ {_ms(GOAL_LIST_MS)}", _met(ours["list_ms"] <= GOAL_LIST_MS)),
+    ]  # fmt: skip
+    return [
+        f"Many exports at once, the fake GES answering every call in {_ms(latency['latency_ms'])} "
+        f"(bench/latency.py): ideal is ceil(records / {latency['concurrency']}) x latency, what the GES "
+        "calls alone take.",
+        "",
+        *_table(
+            ("figure, one invocation", f"ours, GES_CONCURRENCY {latency['concurrency']}",
+             "ours, GES_CONCURRENCY 1", "baseline (one at a time)", "ideal", "goal", "met?"),
+            rows, {1, 2, 3, 4},
+        ),
+    ]  # fmt: skip
 
 
 def _median(samples: list[dict[str, float]], key: str) -> float:
@@ -135,9 +166,10 @@ def _warm_rows(warm: dict[str, dict[str, float]]) -> list[tuple[str, ...]]:
 # Goals of the issue for AWS requests and GES calls, per scenario (None: no goal).
 _TRIP_GOALS: dict[str, tuple[Callable[[float], bool] | None, str, Callable[[float], bool] | None, str]] = {
     "new export, cold (secret read)": (None, "— (amortised)", None, "—"),
-    "new export": (lambda n: n <= 3, "≤ 3", lambda n: n <= 1, "≤ 1"),
+    "new export": (lambda n: n <= 4, "≤ 4 (with tracking)", lambda n: n <= 1, "≤ 1"),
     "duplicate": (lambda n: n <= 1, "≤ 1", lambda n: n == 0, "0"),
-    "batch of 10 queue records": (lambda n: n <= 3, "≤ 3 per record", None, "—"),
+    "batch of 10 queue records": (lambda n: n <= 4, "≤ 4 per record", None, "—"),
+    "new export, without TRACKING_QUEUE_URL": (lambda n: n <= 3, "≤ 3", lambda n: n <= 1, "≤ 1"),
 }
 
 

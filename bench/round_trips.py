@@ -24,6 +24,7 @@ SCENARIOS = (
     ("duplicate", 1),
     ("batch of 10 queue records", BATCH_SIZE),
 )
+UNTRACKED = "new export, without TRACKING_QUEUE_URL"
 
 
 def count(stand_ins: StandIns, function_log: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -55,6 +56,15 @@ def _scenarios(stand_ins: StandIns, handler: Handler, label: str) -> dict[str, d
     for (name, records), event in zip(SCENARIOS, events, strict=True):
         counted = _counted(stand_ins, _invoker(handler, event))
         counts[name] = {**counted, "records": records}
+    tracking = os.environ.pop("TRACKING_QUEUE_URL")
+    try:  # the first export builds the parts for these settings (a secret read); the second is counted
+        handler(stand_ins.new_request(label), LocalContext())
+        counts[UNTRACKED] = {
+            **_counted(stand_ins, _invoker(handler, stand_ins.new_request(label))),
+            "records": 1,
+        }
+    finally:
+        os.environ["TRACKING_QUEUE_URL"] = tracking
     return counts
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, machine, memory, package_size, report, round_trips, stand_ins, warm
+from bench import cold_start, latency, machine, memory, package_size, report, round_trips, stand_ins, warm
 from bench.spawn import BUILD, BUILT, ROOT
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -71,6 +71,8 @@ def measure_all(rounds: int, warm_records: int) -> dict[str, Any]:
         }
         _progress("peak memory after a batch of 10")
         results["memory"] = memory.measure(stands, rounds=3)
+        _progress("many exports at once, GES answering in 200 ms")
+        results["latency"] = latency.measure(stands)
         _progress("round trips")
         results["round_trips"] = round_trips.count(stands, FUNCTION_LOG)
     _progress("package sizes")

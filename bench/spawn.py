@@ -61,9 +61,10 @@ def run_child(
     spec: dict[str, Any],
     layout: Layout = SOURCE,
     flags: tuple[str, ...] = (),
+    settings: dict[str, str] | None = None,
 ) -> ChildRun:
     """One fresh interpreter (`python -I`: no user site, no PYTHON* variables, no script directory on
-    sys.path) with the function's environment only."""
+    sys.path) with the function's environment only, `settings` changed in it."""
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         spec_file, result_file = Path(folder) / "spec.json", Path(folder) / "result.json"
         full_spec = {
@@ -77,7 +78,11 @@ def run_child(
         command = [sys.executable, "-I", *layout.flags, *flags, str(CHILD), str(spec_file)]
         started = time.perf_counter()
         process = subprocess.run(  # noqa: S603 - our own interpreter and script
-            command, env=stand_ins.function_environment(), capture_output=True, text=True, check=False
+            command,
+            env={**stand_ins.function_environment(), **(settings or {})},
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wall_ms = (time.perf_counter() - started) * 1000
         if process.returncode != 0:

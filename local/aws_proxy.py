@@ -6,9 +6,10 @@ protocol's `Action`), e.g. `dynamodb.PutItem`; the count of each name is what th
 request-cost tests read. A fault injected for an action answers in moto's place: an AWS error (botocore
 retries a 5xx and throttling per its retry mode) or a connection closed without an answer.
 
-It also refuses what real SQS refuses and moto 5.2.5 lets through: a `SendMessage` whose body or string
-attribute holds a character outside SQS's set, or whose body and attributes together exceed
-SQS_MAX_MESSAGE_BYTES (the size template.yaml gives the input queue and its dead-letter queue).
+It also refuses what real SQS refuses and moto 5.2.5 lets through: a `SendMessage` (or an entry of a
+`SendMessageBatch`) whose body or string attribute holds a character outside SQS's set, or whose body
+and attributes together exceed SQS_MAX_MESSAGE_BYTES (the size template.yaml gives the input queue and
+its dead-letter queue), and a batch of more than ten entries or that size.
 """
 
 from __future__ import annotations
@@ -174,6 +175,8 @@ class _Forwarder(BaseHTTPRequestHandler):
         fault = self.owner._take_fault(action, parameters)
         if fault is None and action == "sqs.SendMessage":
             fault = sqs_refusal(parameters)
+        if fault is None and action == "sqs.SendMessageBatch":
+            fault = sqs_batch_refusal(parameters)
         if fault is None:
             self._forward(body)
         elif fault.drop:
@@ -210,11 +213,28 @@ def sqs_refusal(parameters: dict[str, Any]) -> AwsFault | None:
     texts = [body, *(str(value.get("StringValue", "")) for value in attributes.values())]
     if any(_NOT_FOR_SQS.search(text) for text in texts):
         return AwsFault.error(400, "InvalidMessageContents")
-    size = len(body.encode()) + sum(
+    too_long = _sqs_size(parameters) > SQS_MAX_MESSAGE_BYTES
+    return AwsFault.error(400, "InvalidParameterValue") if too_long else None
+
+
+def sqs_batch_refusal(parameters: dict[str, Any]) -> AwsFault | None:
+    """The error real SQS answers a whole SendMessageBatch with: more than ten entries, or more than
+    SQS_MAX_MESSAGE_BYTES together (an entry it refuses alone would be listed as failed; here the whole
+    batch is refused, which a sender must handle as well)."""
+    entries = parameters.get("Entries") or []
+    if len(entries) > 10:
+        return AwsFault.error(400, "AWS.SimpleQueueService.TooManyEntriesInBatchRequest")
+    if sum(_sqs_size(entry) for entry in entries) > SQS_MAX_MESSAGE_BYTES:
+        return AwsFault.error(400, "AWS.SimpleQueueService.BatchRequestTooLong")
+    return next(filter(None, map(sqs_refusal, entries)), None)
+
+
+def _sqs_size(parameters: dict[str, Any]) -> int:
+    attributes = parameters.get("MessageAttributes") or {}
+    return len(str(parameters.get("MessageBody", "")).encode()) + sum(
         len(f"{name}{value.get('DataType', '')}{value.get('StringValue', '')}".encode())
         for name, value in attributes.items()
     )
-    return AwsFault.error(400, "InvalidParameterValue") if size > SQS_MAX_MESSAGE_BYTES else None
 
 
 def _error_body(fault: AwsFault) -> bytes:

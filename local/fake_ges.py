@@ -129,6 +129,9 @@ SAMPLE_PROJECT_ID = "0a1b2c3d4e5f67890a1b2c3d4e5f6789"
 SAMPLE_OTHER_PROJECT_ID = "0b8f5c1d2e3a4b5c6d7e8f9a0b1c2d3e"
 SAMPLE_GRAPH_ID = "movies"
 SAMPLE_OTHER_GRAPH_ID = "friends"
+# The other graphs of SAMPLE_PROJECT_ID, which the all-graphs sample (events/schedule_all_graphs.json) meets.
+SAMPLE_RUNNING_GRAPH_ID = "people"
+SAMPLE_STOPPED_GRAPH_ID = "archive"
 SAMPLE_BACKUP_ID = "7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
 SAMPLE_OTHER_BACKUP_ID = "2e4d6f80-1a3c-4e5f-8a9b-0c1d2e3f4a5b"
 SAMPLE_JOB_ID = "5b1f0d7c9e2a4f6b8d0c1e3a5f7b9d2e"
@@ -832,6 +835,8 @@ def seed_sample_graphs(fake: FakeGes) -> None:
     * project :data:`SAMPLE_PROJECT_ID`, graph ``movies``: the manual backup :data:`SAMPLE_BACKUP_ID`,
       then 11 newer successful automatic (nightly) backups, more than GES's default page of 10, and a
       newest one that failed;
+    * in the same project, graph ``people`` (running) and graph ``archive`` (stopped, status ``900``), one
+      successful backup each, which the all-graphs sample meets beside ``movies``;
     * project :data:`SAMPLE_OTHER_PROJECT_ID`, graph ``friends``: the backup :data:`SAMPLE_OTHER_BACKUP_ID`;
     * the export job :data:`SAMPLE_JOB_ID` of graph ``movies``, a success.
     """
@@ -857,6 +862,9 @@ def seed_sample_graphs(fake: FakeGes) -> None:
         SAMPLE_OTHER_PROJECT_ID, SAMPLE_OTHER_GRAPH_ID, backup_id=SAMPLE_OTHER_BACKUP_ID,
         start_timestamp=first_night + 5 * _DAY_MS,
     )  # fmt: skip
+    for graph_id in (SAMPLE_RUNNING_GRAPH_ID, SAMPLE_STOPPED_GRAPH_ID):
+        fake.add_backup(SAMPLE_PROJECT_ID, graph_id, start_timestamp=first_night + 10 * _DAY_MS)
+    fake.add_graph(SAMPLE_PROJECT_ID, SAMPLE_STOPPED_GRAPH_ID, status="900")
     # The job events/sqs_tracking_batch.json follows: done by its first check.
     fake.add_job(SAMPLE_PROJECT_ID, SAMPLE_GRAPH_ID, job_id=SAMPLE_JOB_ID, script=("success",))
 

@@ -38,6 +38,12 @@ class ExportError(Exception):
         self.args = (with_request_time(error_text(self.code, self.message), at),)
         return self
 
+    def naming_graph(self, graph_id: str) -> ExportError:
+        """This error, its message starting with the graph it concerns: one graph of a `"*"` request."""
+        self.message = f"graph {graph_id}: {self.message}"
+        self.args = (error_text(self.code, self.message),)
+        return self
+
 
 class InvalidRequest(ExportError):
     """The request itself is wrong; the message names the field."""

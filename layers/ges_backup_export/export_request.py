@@ -11,11 +11,13 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ges_backup_export.errors import MAX_SHOWN_NAME, InvalidRequest, field_name, shown_name
 from ges_backup_export.ids import check_id, json_type
 
 LATEST = "latest"
+ALL_GRAPHS = "*"  # as graph_id: every graph of the project (all_graphs.py)
 MAX_EXPORT_PATH_LENGTH = 1024
 MAX_SHOWN_NAMES = 20
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -71,12 +73,14 @@ def parse_request(value: object, where: str = "") -> ExportRequest:
         if value.get(name) is None:
             raise InvalidRequest(field_name(where, name), "is required")
     for name in ("graph_id", "backup_id", "project_id"):
-        if value.get(name) is not None:
+        if value.get(name) is not None and not (name == "graph_id" and value[name] == ALL_GRAPHS):
             problem = check_id(value[name])
             if problem:
                 raise InvalidRequest(field_name(where, name), problem)
     export_path = value["export_path"]
     check_export_path_template(export_path, field_name(where, "export_path"))
+    if value["graph_id"] == ALL_GRAPHS:
+        _check_all_graphs(value, where)
     scheduled_time = value.get("scheduled_time")
     return ExportRequest(
         graph_id=value["graph_id"],
@@ -87,6 +91,28 @@ def parse_request(value: object, where: str = "") -> ExportRequest:
         if scheduled_time is None
         else parse_time(scheduled_time, field_name(where, "scheduled_time")),
     )
+
+
+def _check_all_graphs(value: dict[str, Any], where: str) -> None:
+    """Every graph of the project exports its own backup to its own directory."""
+    if value["backup_id"] != LATEST:
+        raise InvalidRequest(
+            field_name(where, "backup_id"),
+            f'must be "{LATEST}" when graph_id is "{ALL_GRAPHS}": a backup id belongs to one graph',
+        )
+    if "{graph_id}" not in value["export_path"]:
+        raise InvalidRequest(
+            field_name(where, "export_path"),
+            f'must contain {{graph_id}} when graph_id is "{ALL_GRAPHS}": graphs never share a directory',
+        )
+
+
+def project_of(request: ExportRequest, default_project_id: str | None) -> str:
+    """The request's project: its own `project_id`, else the function's GES_PROJECT_ID."""
+    project_id = request.project_id or default_project_id
+    if project_id is None:
+        raise InvalidRequest("project_id", "is required when the function has no GES_PROJECT_ID")
+    return project_id
 
 
 def parse_time(value: object, field: str) -> datetime:

@@ -16,11 +16,8 @@ from ges_backup_export.deduplication import (
     unknown_outcome,
 )
 from ges_backup_export.delivery import Delivery
-from ges_backup_export.errors import (
-    ExportOutcomeUnknown,
-    InvalidRequest,
-)
-from ges_backup_export.export_request import LATEST, ExportIdentity, resolve_export_path
+from ges_backup_export.errors import ExportOutcomeUnknown
+from ges_backup_export.export_request import LATEST, ExportIdentity, project_of, resolve_export_path
 from ges_backup_export.ges import GesClient
 from ges_backup_export.message_format import DownstreamMessage, ExportDetails, format_time
 from ges_backup_export.observability import logger
@@ -66,9 +63,7 @@ class Exporter:
         """The export a submission asks for: its project, `latest` and its placeholders resolved against
         the request's time, so that every retry of it resolves to the same export."""
         request = submission.request
-        project_id = request.project_id or self._default_project_id
-        if project_id is None:
-            raise InvalidRequest("project_id", "is required when the function has no GES_PROJECT_ID")
+        project_id = project_of(request, self._default_project_id)
         backup_id = request.backup_id
         if backup_id == LATEST:
             backup_id = self._ges.latest_successful_backup(

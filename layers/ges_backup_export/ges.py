@@ -1,4 +1,5 @@
-"""GES access: the export call, the backup list behind `latest`, and what each answer means.
+"""GES access: the export call, the backup list behind `latest`, the graph list behind `"*"`, and what
+each answer means.
 
 Retrying is decided by whether GES could have started something:
 - 429, 502, 503, or a connection that failed before the request was sent: nothing started, so the call
@@ -17,7 +18,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,8 +42,8 @@ from ges_backup_export.observability import logger
 from ges_backup_export.token_source import TokenReader
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503})
-BACKUP_PAGE_SIZE = 100
-MAX_BACKUP_PAGES = 100
+LIST_PAGE_SIZE = 100  # backups or graphs per page of a list call
+MAX_LIST_PAGES = 100
 _MAX_TEXT = 500
 # The spellings of an error body Huawei's SDK reads (huaweicloudsdkcore exception_handler), in its order.
 _ERROR_KEYS = (
@@ -129,18 +130,9 @@ class GesClient:
         path = f"{_graph_path(project_id, graph_id)}/backups"
         limit_ms = int(at.timestamp() * 1000)
         newest: tuple[int, int, str] | None = None
-        offset = 0
-        for _ in range(MAX_BACKUP_PAGES):
-            params = {"offset": offset, "limit": BACKUP_PAGE_SIZE}
-            page = self._call(_Request("GET", path, params=params), deadline)
-            backups = page.get("backup_list") or []
-            for backup in backups:
-                key = _finished_success(backup, limit_ms)
-                newest = key if key is not None and (newest is None or key > newest) else newest
-            offset += len(backups)
-            total = page.get("backup_count")
-            if not backups or (isinstance(total, int) and offset >= total):
-                break
+        for backup in self._listed(path, "backup_list", "backup_count", deadline):
+            key = _finished_success(backup, limit_ms)
+            newest = key if key is not None and (newest is None or key > newest) else newest
         if newest is None:
             raise InvalidRequest(
                 "backup_id",
@@ -149,12 +141,40 @@ class GesClient:
             )
         return newest[2]
 
+    def list_graphs(self, project_id: str, deadline: Deadline) -> list[str]:
+        """The ids of the project's graphs, across all pages, in GES's order, whatever their status (a graph
+        that cannot export is for GES to refuse, with its reason). A read: retried like one."""
+        path = f"/v2/{quote(project_id, safe='')}/graphs"
+        ids: dict[str, None] = {}  # ordered, and a graph that moves between pages is listed once
+        for graph in self._listed(path, "graphs", "graph_count", deadline):
+            graph_id = graph.get("id") if isinstance(graph, dict) else None
+            if isinstance(graph_id, str):
+                ids[graph_id] = None
+            else:
+                logger.warning("GES listed a graph without an id", extra={"project_id": project_id})
+        return list(ids)
+
     def check_access(self, project_id: str, deadline: Deadline) -> None:
         """Whether GES accepts the token for the project: it must list (at most one of) the project's graphs.
 
         The token rotation's test of a new token before it becomes current. A read: retried like one."""
         path = f"/v2/{quote(project_id, safe='')}/graphs"
         self._call(_Request("GET", path, params={"offset": 0, "limit": 1}), deadline)
+
+    def _listed(self, path: str, items: str, count: str, deadline: Deadline) -> Iterator[object]:
+        """The items of a paged GES list (`items` in each page, their total in `count`), page after page,
+        the offset advancing by the items actually received."""
+        offset = 0
+        for _ in range(MAX_LIST_PAGES):
+            params = {"offset": offset, "limit": LIST_PAGE_SIZE}
+            page = self._call(_Request("GET", path, params=params), deadline)
+            listed = page.get(items)
+            listed = listed if isinstance(listed, list) else []
+            yield from listed
+            offset += len(listed)
+            total = page.get(count)
+            if not listed or (isinstance(total, int) and offset >= total):
+                return
 
     def _call(self, request: _Request, deadline: Deadline) -> dict[str, Any]:
         token = self._tokens.get()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,10 +24,23 @@ from ges_backup_export.message_format import (
 from ges_backup_export.observability import logger
 
 MAX_REASON_LENGTH = 4000  # characters of a reason a dead-lettered message carries
+SQS_BATCH_SIZE = 10  # the most messages one SendMessageBatch takes
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageRequestTypeDef
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send. `group_id` and `deduplication_id` are used only by FIFO queues, where a message
+    re-sent with the same deduplication id within five minutes is dropped by SQS."""
+
+    body: str
+    group_id: str
+    deduplication_id: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    delay_seconds: int = 0
 
 
 class SqsQueue:
@@ -44,30 +58,53 @@ class SqsQueue:
         attributes: dict[str, str] | None = None,
         delay_seconds: int = 0,
     ) -> str:
-        """Send one message and return its SQS message id.
-
-        `group_id` and `deduplication_id` are used only by FIFO queues, where a message re-sent with the
-        same deduplication id within five minutes is dropped by SQS. Attribute values are written in the
-        characters SQS accepts (`sqs_text`): one refused character would fail the whole send.
-        """
-        request: SendMessageRequestTypeDef = {
-            "QueueUrl": self.url,
-            "MessageBody": body,
-            "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": sqs_text(value)}
-                for name, value in (attributes or {}).items()
-            },
-        }
-        if self._fifo:  # a FIFO queue delays per queue, not per message
-            request["MessageGroupId"] = group_id
-            request["MessageDeduplicationId"] = deduplication_id
-        elif delay_seconds:
-            request["DelaySeconds"] = delay_seconds
+        """Send one message and return its SQS message id."""
+        message = Outgoing(body, group_id, deduplication_id, attributes or {}, delay_seconds)
         try:
-            answer = self._client.send_message(**request)
+            answer = self._client.send_message(QueueUrl=self.url, **self._fields(message))
         except (BotoCoreError, ClientError) as error:
             raise DependencyUnavailable(f"SQS did not take the message for {self.url}: {error}") from None
         return answer["MessageId"]
+
+    def send_all(self, messages: list[Outgoing]) -> None:
+        """Send the messages, ten per call (SQS's most); one that SQS did not take is DependencyUnavailable
+        (sending them all again is for the caller, whose messages must bear repeating)."""
+        for start in range(0, len(messages), SQS_BATCH_SIZE):
+            chunk = messages[start : start + SQS_BATCH_SIZE]
+            entries = [
+                cast("SendMessageBatchRequestEntryTypeDef", {"Id": str(index), **self._fields(message)})
+                for index, message in enumerate(chunk)
+            ]
+            try:
+                answer = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            except (BotoCoreError, ClientError) as error:
+                raise DependencyUnavailable(
+                    f"SQS did not take the messages for {self.url}: {error}"
+                ) from None
+            failed = answer.get("Failed") or []
+            if failed:
+                reason = f"{failed[0].get('Code')}: {failed[0].get('Message', '')}"
+                raise DependencyUnavailable(
+                    f"SQS did not take {len(failed)} of {len(chunk)} messages for {self.url} ({reason})"
+                )
+
+    def _fields(self, message: Outgoing) -> dict[str, Any]:
+        """The fields of one message (as SendMessage and a SendMessageBatch entry name them). Attribute
+        values are written in the characters SQS accepts (`sqs_text`): one refused character would fail
+        the whole send."""
+        entry: dict[str, Any] = {
+            "MessageBody": message.body,
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": sqs_text(value)}
+                for name, value in message.attributes.items()
+            },
+        }
+        if self._fifo:  # a FIFO queue delays per queue, not per message
+            entry["MessageGroupId"] = message.group_id
+            entry["MessageDeduplicationId"] = message.deduplication_id
+        elif message.delay_seconds:
+            entry["DelaySeconds"] = message.delay_seconds
+        return entry
 
 
 def send_downstream(queue: SqsQueue, message: DownstreamMessage, delay_seconds: int = 0) -> str:

@@ -4,18 +4,21 @@ Every request ends with its job_id downstream, or with its error: raised to the 
 direct or scheduled request (its text ending with the request's time, for a redrive of the failed run),
 listed in the result of an `exports` list and also sent to the dead-letter queue (an asynchronous caller
 never reads the result), and, for a queue record that can never succeed, sent to the dead-letter queue
-with its reason (or reported for SQS to redrive).
+with its reason (or reported for SQS to redrive). A `"*"` request becomes one request per graph first
+(all_graphs.py): in place, or, from the queue, as one message per graph back on the input queue.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ges_backup_export import metrics
+from ges_backup_export.all_graphs import AllGraphs, Entry, FannedOut
 from ges_backup_export.concurrency import ExportTurns, Requests
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import ExportError, InvalidRequest
@@ -32,19 +35,25 @@ Result = DownstreamMessage | ExportError
 
 
 class Runner:
-    def __init__(self, exporter: Exporter, dead_letter: SqsQueue | None, requests: Requests) -> None:
+    def __init__(
+        self, exporter: Exporter, all_graphs: AllGraphs, dead_letter: SqsQueue | None, requests: Requests
+    ) -> None:
         self._exporter = exporter
+        self._all_graphs = all_graphs
         self._dead_letter = dead_letter
         self._requests = requests
 
     def run_event(self, event: object, deadline: Deadline) -> dict[str, Any]:
-        """A direct or scheduled invocation: the message, or `{"exports": [...]}` for a list."""
+        """A direct or scheduled invocation: the message, or `{"exports": [...]}` for a list (or `"*"`)."""
         try:
-            batch = batch_from_event(event, datetime.now(UTC))
-        except InvalidRequest as error:
+            batch = self._all_graphs.expand(batch_from_event(event, datetime.now(UTC)), deadline)
+        except ExportError as error:
             _failed(error)
             raise
-        results = self._run_batch(batch, deadline, ExportTurns())
+        turns = ExportTurns()
+        results = self._requests.run_each(
+            batch.entries, lambda entry: self._run_entry(entry, deadline, turns)
+        )
         if batch.is_list:
             self._keep_failed_entries(batch, results)
             return {"exports": [_entry(result) for result in results]}
@@ -66,20 +75,23 @@ class Runner:
                 batch = batch_from_body(record.body, at)
             except InvalidRequest as error:
                 _failed(error)
-                results: list[Result] = [error]
+                results: list[Result | FannedOut] = [error]
             else:
-                results = self._run_batch(batch, deadline, turns or ExportTurns())
+                entries = self._all_graphs.fan_out(batch, record.event_source_arn, deadline)
+                results = self._requests.run_each(
+                    entries, lambda entry: self._run_queued(entry, deadline, turns or ExportTurns())
+                )
             self._settle(record, results, at)
         finally:
             logger.thread_safe_remove_keys(["message_id"])
 
-    def _run_batch(self, batch: Batch, deadline: Deadline, turns: ExportTurns) -> list[Result]:
-        """The batch's requests, concurrently (concurrency.py); each result in its entry's place."""
-        return self._requests.run_each(batch.entries, lambda entry: self._run_entry(entry, deadline, turns))
+    def _run_queued(
+        self, entry: Entry | FannedOut, deadline: Deadline, turns: ExportTurns
+    ) -> Result | FannedOut:
+        return entry if isinstance(entry, FannedOut) else self._run_entry(entry, deadline, turns)
 
-    def _run_entry(
-        self, entry: Submission | InvalidRequest, deadline: Deadline, turns: ExportTurns
-    ) -> Result:
+    def _run_entry(self, entry: Entry, deadline: Deadline, turns: ExportTurns) -> Result:
+        """One request, holding one of the invocation's slots while it exports (concurrency.py)."""
         if isinstance(entry, ExportError):
             _failed(entry)
             return entry
@@ -90,11 +102,11 @@ class Runner:
                 return self._exporter.export(entry, deadline, turns)
         except ExportError as error:
             _failed(error)
-            return error
+            return error.naming_graph(entry.request.graph_id) if entry.one_of_all else error
         finally:
             logger.thread_safe_remove_keys(["graph_id", "backup_id"])
 
-    def _settle(self, record: SQSRecord, results: list[Result], at: datetime) -> None:
+    def _settle(self, record: SQSRecord, results: Sequence[Result | FannedOut], at: datetime) -> None:
         failures = _failures(results)
         if not failures:
             return
@@ -162,7 +174,7 @@ def _failed(error: ExportError) -> None:
     metrics.count(metrics.EXPORTS_FAILED)
 
 
-def _failures(results: list[Result]) -> list[tuple[int, ExportError]]:
+def _failures(results: Sequence[Result | FannedOut]) -> list[tuple[int, ExportError]]:
     return [(index, result) for index, result in enumerate(results) if isinstance(result, ExportError)]
 
 

@@ -13,6 +13,7 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
+from ges_backup_export.all_graphs import AllGraphs
 from ges_backup_export.announcements import Announcer
 from ges_backup_export.aws_clients import CONFIG
 from ges_backup_export.bounded_http import BoundedSession
@@ -86,7 +87,8 @@ def _build(settings: Settings) -> Runtime:
     )
     exporter = Exporter(ges, records, delivery, settings.ges_project_id)
     dead_letter = SqsQueue(settings.dead_letter_queue_url, sqs) if settings.dead_letter_queue_url else None
-    runner = Runner(exporter, dead_letter, requests)
+    all_graphs = AllGraphs(ges, settings.ges_project_id, sqs)
+    runner = Runner(exporter, all_graphs, dead_letter, requests)
     return Runtime(records=records, runner=runner, ges=ges, requests=requests)
 
 

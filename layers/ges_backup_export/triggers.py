@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from ges_backup_export.errors import InvalidRequest, field_name
+from ges_backup_export.errors import ExportError, InvalidRequest, field_name
 from ges_backup_export.export_request import ExportRequest, parse_request, parse_time
 from ges_backup_export.message_format import REQUESTED_AT, format_time, is_envelope
 
@@ -38,13 +38,14 @@ class Submission:
     request: ExportRequest
     trigger: Trigger
     requested_at: datetime
+    one_of_all: bool = False  # one graph of a `"*"` request (all_graphs.py): its errors name the graph
 
 
 @dataclass(frozen=True)
 class Batch:
     """The requests of one event or message body; an entry that failed its checks is its error."""
 
-    entries: list[Submission | InvalidRequest]
+    entries: list[Submission | ExportError]
     is_list: bool
     trigger: Trigger
     raw_entries: list[object]  # as they arrived, beside `entries`
@@ -126,7 +127,7 @@ def _batch(value: object, trigger: Trigger, default_time: datetime, where: str) 
 
 def _entries(
     value: dict[str, Any], trigger: Trigger, default_time: datetime, where: str
-) -> list[Submission | InvalidRequest]:
+) -> list[Submission | ExportError]:
     field = field_name(where, "exports")
     extra = sorted(key for key in value if key != "exports")
     if extra:
@@ -134,7 +135,7 @@ def _entries(
     exports = value["exports"]
     if not isinstance(exports, list) or not 1 <= len(exports) <= MAX_EXPORTS_PER_EVENT:
         raise InvalidRequest(field, f"must be an array of 1 to {MAX_EXPORTS_PER_EVENT} export requests")
-    entries: list[Submission | InvalidRequest] = []
+    entries: list[Submission | ExportError] = []
     for index, entry in enumerate(exports):
         try:
             entries.append(_submission(entry, trigger, default_time, f"{field}[{index}]"))

@@ -1,6 +1,7 @@
 """The soak: 500 queue messages with duplicates, poison, transient faults and unknown outcomes, through
 four execution environments at once (processes, each with its own poller, as Lambda scales an SQS event
-source), which are killed once mid-invocation.
+source), each handling the records of a batch GES_CONCURRENCY (8) at a time, which are killed once
+mid-invocation.
 
 Every valid export must be started exactly once with its job_id downstream, or end dead-lettered as
 ExportOutcomeUnknown when GES may have started it (the injected 500s, answers too slow after sending,
@@ -43,6 +44,7 @@ ANSWERED_500 = 10
 TOO_SLOW = 5  # answered after GES_TIMEOUT_SECONDS
 KILLED = 2  # held by GES while every execution environment is killed
 SOAK_GES_TIMEOUT = "1"
+SOAK_CONCURRENCY = "8"  # the records of a batch at once, in each environment
 # The input queue's visibility timeout in the soak, so that the records of killed invocations come back
 # in seconds rather than after the template's 720 s.
 SOAK_VISIBILITY = 10
@@ -186,6 +188,7 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GES_TIMEOUT_SECONDS", SOAK_GES_TIMEOUT)
+    monkeypatch.setenv("GES_CONCURRENCY", SOAK_CONCURRENCY)
     boto3.client("sqs").set_queue_attributes(
         QueueUrl=function.stack.queue_urls["InputQueue"],
         Attributes={"VisibilityTimeout": str(SOAK_VISIBILITY)},

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ges_backup_export.export_request import ALL_GRAPHS, parse_request
 from ges_backup_export.message_format import MAX_MESSAGE_BYTES
 from ges_backup_export.settings import (
     DEFAULT_GES_CONCURRENCY,
@@ -432,16 +433,22 @@ def test_secret_statement_only_reads_the_token_secret(
 
 
 def test_function_sends_exactly_to_the_queues_it_is_wired_to(
-    statements: list[dict[str, Any]], environment: dict[str, Any], function: dict[str, Any]
+    statements: list[dict[str, Any]],
+    environment: dict[str, Any],
+    function: dict[str, Any],
+    queue_event: dict[str, Any],
 ) -> None:
-    # The code sends to DOWNSTREAM_QUEUE_URL, DEAD_LETTER_QUEUE_URL and TRACKING_QUEUE_URL; Lambda sends
-    # a failed asynchronous run to the on-failure destination with the function's role.
+    # The code sends to DOWNSTREAM_QUEUE_URL, DEAD_LETTER_QUEUE_URL and TRACKING_QUEUE_URL, and fans a
+    # "*" request out onto the queue its record came from; Lambda sends a failed asynchronous run to the
+    # on-failure destination with the function's role.
     queues = ("DOWNSTREAM_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "TRACKING_QUEUE_URL")
     wired = [arn_of(environment[name]["Ref"]) for name in queues]
     on_failure = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
-    assert same_items(granted(statements, "sqs:SendMessage"), [*wired, on_failure])
+    assert same_items(granted(statements, "sqs:SendMessage"), [*wired, on_failure, queue_event["Queue"]])
     senders = [s for s in statements_with(statements, "sqs:") if "sqs:SendMessage" in actions_of(s)]
-    assert all(actions_of(s) == {"sqs:SendMessage"} for s in senders)
+    fan_out = [s for s in senders if as_list(s["Resource"]) == [queue_event["Queue"]]]
+    assert [actions_of(s) for s in fan_out] == [{"sqs:SendMessage", "sqs:GetQueueUrl"}]
+    assert all(actions_of(s) == {"sqs:SendMessage"} for s in senders if s not in fan_out)
 
 
 def test_function_polls_only_the_input_queue(
@@ -453,9 +460,14 @@ def test_function_polls_only_the_input_queue(
     assert as_list(pollers[0]["Resource"]) == [queue_event["Queue"]] == [arn_of("InputQueue")]
 
 
-def test_function_grants_no_other_sqs_action(statements: list[dict[str, Any]]) -> None:
+def test_function_grants_no_other_sqs_action(
+    statements: list[dict[str, Any]], queue_event: dict[str, Any]
+) -> None:
     for statement in statements_with(statements, "sqs:"):
-        assert actions_of(statement) <= POLLER_ACTIONS | {"sqs:SendMessage"}
+        assert actions_of(statement) <= POLLER_ACTIONS | {"sqs:SendMessage"} or (
+            actions_of(statement) == {"sqs:SendMessage", "sqs:GetQueueUrl"}
+            and as_list(statement["Resource"]) == [queue_event["Queue"]]
+        )
 
 
 def test_function_writes_only_to_its_own_log_group(
@@ -573,6 +585,15 @@ def test_schedule_parameters_cannot_break_the_input_json(template: dict[str, Any
     assert re.fullmatch(pattern, str(parameter["Default"]))
     for bad in ['a"b', "a\\b", "a\nb", "a\tb", ""]:
         assert not re.fullmatch(pattern, bad), f"{name} accepts {bad!r}"
+
+
+def test_the_schedule_can_ask_for_every_graph(
+    template: dict[str, Any], schedule_event: dict[str, Any], defaults: dict[str, str]
+) -> None:
+    assert re.fullmatch(template["Parameters"]["ScheduleGraphId"]["AllowedPattern"], ALL_GRAPHS)
+    scheduled = scheduled_request(schedule_event, {**defaults, "ScheduleGraphId": ALL_GRAPHS})
+    request = parse_request({**scheduled, "scheduled_time": "2026-11-27T02:00:00Z"})
+    assert (request.graph_id, request.backup_id) == (ALL_GRAPHS, "latest")
 
 
 def test_schedule_is_disabled_by_default(schedule_event: dict[str, Any], defaults: dict[str, str]) -> None:

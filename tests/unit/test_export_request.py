@@ -10,6 +10,7 @@ import pytest
 
 from ges_backup_export.errors import InvalidRequest
 from ges_backup_export.export_request import (
+    ALL_GRAPHS,
     LATEST,
     MAX_EXPORT_PATH_LENGTH,
     ExportIdentity,
@@ -17,6 +18,7 @@ from ges_backup_export.export_request import (
     check_export_path_template,
     parse_request,
     parse_time,
+    project_of,
     resolve_export_path,
 )
 
@@ -598,3 +600,38 @@ def test_identity_as_dict_holds_its_four_fields() -> None:
         "backup_id": "b-1",
         "export_path": "bucket/movies/2026-11-27/",
     }
+
+
+# --- "*": every graph of the project -----------------------------------------------------------------
+
+
+def test_every_graph_is_asked_for_with_latest_into_a_path_per_graph() -> None:
+    parsed = parse_request(request(graph_id=ALL_GRAPHS, backup_id=LATEST, export_path="b-1/{graph_id}/"))
+
+    assert (parsed.graph_id, parsed.backup_id) == (ALL_GRAPHS, LATEST)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"backup_id": "b-1", "export_path": "b-1/{graph_id}/"}, "exports[3].backup_id"),
+        ({"backup_id": LATEST, "export_path": "b-1/{date}/"}, "exports[3].export_path"),
+        ({"backup_id": LATEST, "export_path": "b-1/graph_id/"}, "exports[3].export_path"),
+    ],
+)
+def test_every_graph_must_not_share_a_backup_id_or_a_directory(fields: dict[str, str], field: str) -> None:
+    assert invalid(request(graph_id=ALL_GRAPHS, **fields), "exports[3]").field == field
+
+
+@pytest.mark.parametrize("field", ["project_id", "backup_id"])
+def test_a_star_is_no_id_anywhere_else(field: str) -> None:
+    assert invalid(request(**{field: ALL_GRAPHS})).field == field
+
+
+def test_a_request_without_project_takes_the_function_s_or_names_the_field() -> None:
+    parsed = parse_request(request())
+
+    assert project_of(parsed, "p-1") == "p-1"
+    assert project_of(replace(parsed, project_id="p-2"), "p-1") == "p-2"
+    with pytest.raises(InvalidRequest, match="GES_PROJECT_ID"):
+        project_of(parsed, None)
