@@ -35,7 +35,7 @@ def measure(stand_ins: StandIns) -> dict[str, Any]:
     }
     with _slow_ges(stand_ins):
         for name, (variant, concurrency) in RUNS.items():
-            label = f"latency-{name}"
+            label = "latency-" + name.replace("_", "-")
             batches = [
                 queue_event(stand_ins, [stand_ins.new_request(label) for _ in range(BATCH_SIZE)])
                 for _ in range(BATCHES)

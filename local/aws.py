@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from moto import backends
 from moto.server import ThreadedMotoServer
 
 from local.template import load_template, parameter_defaults
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.synchronize import Event as EventLike
+
     from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 REGION = "eu-west-1"
+MOTO_START_SECONDS = 60
 FUNCTION = "ExportBackupFunction"
 # What boto3 needs to talk to moto; never real credentials.
 FAKE_CREDENTIALS = {
@@ -36,15 +43,47 @@ FAKE_CREDENTIALS = {
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """Start moto on a free loopback port; yields its URL, for AWS_ENDPOINT_URL."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    """Start moto on a free loopback port, in a process of its own; yields its URL, for AWS_ENDPOINT_URL.
+
+    Its own process, so that moto (the most CPU-hungry stand-in: it parses every request in Python) does
+    not share one interpreter lock with the fake GES, the proxy and the code under test."""
+    spawn = multiprocessing.get_context("spawn")
+    address, child_end = spawn.Pipe(duplex=False)
+    stop = spawn.Event()
+    process = spawn.Process(target=_serve_moto, args=(child_end, stop), daemon=True)
+    process.start()
     try:
+        started = time.monotonic()
+        while not address.poll(0.1):
+            if not process.is_alive() or time.monotonic() - started > MOTO_START_SECONDS:
+                raise RuntimeError(f"moto server did not start (exit code {process.exitcode})")
+        host, port = address.recv()
         yield f"http://{host}:{port}"
     finally:
-        server.stop()
+        stop.set()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _serve_moto(address: Connection, stop: EventLike) -> None:
+    """The moto process: serve until `stop` is set."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _list_moto_modules_once()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    address.send(server.get_host_and_port())
+    stop.wait()
+    server.stop()
+
+
+def _list_moto_modules_once() -> None:
+    """moto 5.2's server lists its own package directory (a `stat` per service) on every request, to
+    tell a service from a host name (werkzeug_app.get_backend_for_host): a quarter of its time under the
+    benchmark's load. The list cannot change while the server runs, so it is read once."""
+    modules = list(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: iter(modules)
 
 
 @dataclass

@@ -60,7 +60,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import partial
@@ -405,6 +405,8 @@ class FakeGes:
         self.faults_fired = 0  # over the server's life; reset() leaves it
         self.generation = 0  # counts resets
         self._exported: set[str] = set()
+        self._in_flight = 0
+        self.most_in_flight = 0  # the most requests being handled at once since the last reset
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> FakeGes:
@@ -655,10 +657,23 @@ class FakeGes:
             self._calls.clear()
             self._faults.clear()
             self._exported.clear()
+            self.most_in_flight = self._in_flight
 
     def _record(self, call: Call) -> None:
         with self._lock:
             self._calls.append(call)
+
+    @contextlib.contextmanager
+    def _handling(self) -> Iterator[None]:
+        """One request being handled, from its first byte read to its last byte sent."""
+        with self._lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -910,7 +925,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: the server never prints (least of all a header)."""
 
     def do_GET(self) -> None:
-        self._handle()
+        with cast(_Server, self.server).fake._handling():
+            self._handle()
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 

@@ -17,7 +17,7 @@ from ges_backup_export.observability import logger
 from ges_backup_export.runtime import current_runtime
 from ges_backup_export.triggers import is_queue_event
 
-# Records handled GES_CONCURRENCY at a time; a batch whose every record failed is answered like any
+# Records handled concurrently (concurrency.py); a batch whose every record failed is answered like any
 # other (batchItemFailures), not raised: its failures are already reported one by one.
 processor = ConcurrentBatchProcessor()
 

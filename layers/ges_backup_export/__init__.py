@@ -1,6 +1,8 @@
-"""Export Huawei Cloud GES graph backups to OBS and hand each started job to a downstream queue.
+"""Export Huawei Cloud GES graph backups to OBS, follow each started job to its end, and keep the GES
+token fresh.
 
-The Lambda handler (functions/export_backup/app.py) only recognises the trigger; everything else lives
-here, one concern per module: `requests` parsing, `ges` access, `token` reading, `deduplication`,
-`queues` for the downstream and dead-letter sends, and `exporter` tying them together.
+The three Lambda handlers (functions/export_backup, functions/track_export, functions/rotate_token) only
+recognise their trigger; everything else lives here, one concern per module: the README's module table
+says which does what (settings, requests and triggers, every graph, concurrency, GES and IAM access,
+the token, idempotency, delivery, tracking and its events, metrics, rotation).
 """

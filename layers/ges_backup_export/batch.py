@@ -4,9 +4,9 @@ Powertools' BatchProcessor calls the record handler for one record after the oth
 offers no thread-pool processor (its async one cannot hold the idempotency lock, which is synchronous).
 This keeps all of BatchProcessor's contract (each record's failure collected, the partial batch
 response, `raise_on_entire_batch_failure=False`: a batch whose every record failed is answered with
-its failures, not raised) and only runs the records through `Requests.run_each`: at most GES_CONCURRENCY
-at a time, one after the other with 1. Collecting a record's outcome appends to lists, which is safe
-from several threads.
+its failures, not raised) and only runs the records through `Requests.run_each`: on threads (GES sees
+at most GES_CONCURRENCY calls at a time), one after the other with 1. Collecting a record's outcome
+appends to lists, which is safe from several threads.
 """
 
 from __future__ import annotations

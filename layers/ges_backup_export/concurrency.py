@@ -1,15 +1,20 @@
-"""The requests of one invocation, at most GES_CONCURRENCY at a time.
+"""The requests of one invocation, run concurrently, with at most GES_CONCURRENCY calls to GES at a time.
 
 Every export is one slow call to GES, so the requests of an invocation (the records of an SQS batch, the
 entries of an `exports` list, the graphs of a `"*"` request) run on threads: `run_each` runs a list of
-them on a pool, and each request holds one of the invocation's slots (`slot`) while it talks to GES and
-AWS, so that nested lists (records holding lists) share one bound. GES_CONCURRENCY 1 runs them one
-after another in the calling thread, as the function did before.
+them on a pool of up to twice GES_CONCURRENCY threads. What GES sees is bounded by the GES client
+(ges.py): at most GES_CONCURRENCY turns at GES at a time, however the requests nest (records holding
+lists), while the other requests make their DynamoDB and SQS calls, so those overlap the waits for GES
+rather than add to them. An export takes its turn before its idempotency lock and ends it when GES
+answered the POST (exporter.py): no lock waits for a turn, so an invocation killed meanwhile leaves no
+lock abandoned (an unknown outcome) for an export it never sent. GES_CONCURRENCY 1 runs the requests
+one after another in the calling thread, as the function did before.
 
 What is shared across the threads, and why it is safe:
-- boto3 clients are thread-safe; the Powertools idempotency stores are configured once, before any
-  request (deduplication.ExportRecords), because `configure` marks a store configured before it sets the
-  key expression, and a second thread would hash a whole payload in between;
+- boto3 clients are thread-safe; their connection pools are sized for the threads (runtime.py); the
+  Powertools idempotency stores are configured once, before any request (deduplication.ExportRecords),
+  because `configure` marks a store configured before it sets the key expression, and a second thread
+  would hash a whole payload in between;
 - the GES client's requests session and urllib3 pool are sized to GES_CONCURRENCY; its pause after a 429
   is shared, so one throttled request slows every request (ges.py);
 - the token is read under a lock (token_source.py): one GetSecretValue on a cold start, one re-read
@@ -40,10 +45,9 @@ R = TypeVar("R")
 class Requests:
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
-        self._slots = threading.BoundedSemaphore(concurrency)
 
     def run_each(self, items: list[T], work: Callable[[T], R]) -> list[R]:
-        """`work(item)` for every item, in a pool of at most GES_CONCURRENCY threads; results in order."""
+        """`work(item)` for every item, on a pool of up to 2 x GES_CONCURRENCY threads; results in order."""
         if self.concurrency == 1 or len(items) <= 1:
             return [work(item) for item in items]
         keys = dict(logger.thread_safe_get_current_keys())
@@ -56,14 +60,14 @@ class Requests:
             finally:
                 logger.thread_safe_clear_keys()
 
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
+        with ThreadPoolExecutor(max_workers=min(threads_for(self.concurrency), len(items))) as pool:
             return list(pool.map(task, items))
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """One request's turn: at most GES_CONCURRENCY requests of the invocation hold one at a time."""
-        with self._slots:
-            yield
+
+def threads_for(concurrency: int) -> int:
+    """The threads of one pool: while GES_CONCURRENCY requests wait for GES, as many more make their AWS
+    calls."""
+    return 2 * concurrency
 
 
 class ExportTurns:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import cast
 
 from ges_backup_export import metrics
@@ -18,7 +19,7 @@ from ges_backup_export.deduplication import (
 from ges_backup_export.delivery import Delivery
 from ges_backup_export.errors import ExportOutcomeUnknown
 from ges_backup_export.export_request import LATEST, ExportIdentity, project_of, resolve_export_path
-from ges_backup_export.ges import GesClient
+from ges_backup_export.ges import GesClient, Turn
 from ges_backup_export.message_format import DownstreamMessage, ExportDetails, format_time
 from ges_backup_export.observability import logger
 from ges_backup_export.triggers import Submission
@@ -42,8 +43,11 @@ class Exporter:
         `turns`: the exports this invocation's other requests are handling (one waits for another)."""
         details = self._details(submission, deadline)
         logger.thread_safe_append_keys(backup_id=details["backup_id"])
-        with turns.same_export(_identity(details)):
-            outcome, started_here = self._records.export_once(details, lambda: self._start(details, deadline))
+        with turns.same_export(_identity(details)), self._ges.turn() as turn:
+            # The GES turn before the lock, ended once GES answered (ges.GesClient.turn).
+            start = partial(self._start, details, deadline, turn)
+            outcome, started_here = self._records.export_once(details, start)
+            turn.end()
             return self._finish(details, outcome, started_here)
 
     def _finish(self, details: ExportDetails, outcome: Outcome, started_here: bool) -> DownstreamMessage:
@@ -81,13 +85,15 @@ class Exporter:
             "requested_at": format_time(submission.requested_at),
         }
 
-    def _start(self, details: ExportDetails, deadline: Deadline) -> Outcome:
-        """Runs under the identity's lock: GES export, then the downstream send."""
+    def _start(self, details: ExportDetails, deadline: Deadline, turn: Turn) -> Outcome:
+        """Runs under the identity's lock: GES export (the turn ends with it), then the downstream send."""
         try:
             job_id = self._ges.export_backup(_identity(details), deadline)
         except ExportOutcomeUnknown as error:
             # Raising would make Powertools forget the identity, and a retry would POST again: store it.
             return unknown_outcome(details, error.message, format_time(datetime.now(UTC)))
+        finally:
+            turn.end()
         message: DownstreamMessage = {"job_id": job_id, **details}
         logger.info("GES started the export", extra={"job_id": job_id})
         # A failed send is stored as owed: raising would make Powertools forget the job_id.

@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,8 +78,9 @@ class GesClient:
     """`sleep`, `rng` and `clock` time the retries; tests replace them (as Deadline's clock) to run without
     waiting.
 
-    One client serves the concurrent requests of an invocation (concurrency.py): a 429 pauses all of
-    them (`_pause_all`), and a 401 has the token read anew once, however many requests it rejected."""
+    One client serves the concurrent requests of an invocation (concurrency.py): at most `concurrency`
+    (GES_CONCURRENCY) of its attempts are in flight at a time, a 429 pauses all of them (`_pause_all`),
+    and a 401 has the token read anew once, however many requests it rejected."""
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class GesClient:
         *,
         timeout: float,
         max_attempts: int,
+        concurrency: int = 1,
         http: BoundedSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -101,6 +104,8 @@ class GesClient:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.clock = clock
         self._lock = threading.Lock()
+        self._turns = threading.BoundedSemaphore(concurrency)  # GES_CONCURRENCY: calls at once
+        self._held = threading.local()  # the turn this thread holds across calls (`turn`)
         self._paused_until = 0.0  # on `clock`: no attempt starts before it (a 429)
 
     def export_backup(self, export: ExportIdentity, deadline: Deadline) -> str:
@@ -161,6 +166,24 @@ class GesClient:
         path = f"/v2/{quote(project_id, safe='')}/graphs"
         self._call(_Request("GET", path, params={"offset": 0, "limit": 1}), deadline)
 
+    @contextmanager
+    def turn(self) -> Iterator[Turn]:
+        """One of the client's GES_CONCURRENCY turns to call GES. A thread may hold one across its calls
+        and end it early (`Turn.end`): the exporter takes one before an export's idempotency lock and ends
+        it once GES answered the POST, so that no lock is held while waiting for a turn (an invocation
+        killed then would leave the lock abandoned, an unknown outcome, for an export never sent)."""
+        held: Turn | None = getattr(self._held, "turn", None)
+        if held is not None and held.active:
+            yield held
+            return
+        self._turns.acquire()
+        turn = self._held.turn = Turn(self._turns)
+        try:
+            yield turn
+        finally:
+            turn.end()
+            self._held.turn = None
+
     def _listed(self, path: str, items: str, count: str, deadline: Deadline) -> Iterator[object]:
         """The items of a paged GES list (`items` in each page, their total in `count`), page after page,
         the offset advancing by the items actually received."""
@@ -198,12 +221,13 @@ class GesClient:
         attempts and the time left."""
         problem = "no attempt was made"
         for attempt in range(1, self._max_attempts + 1):
-            self._wait_for_pause()
-            if not deadline.allows(self._timeout):
-                raise GesUnavailable(
-                    f"{problem}; too little of the invocation's time is left for another attempt"
-                )
-            outcome = self._attempt(request, token)
+            with self.turn():  # first: the waits for a turn and for a pause count against the time
+                self._wait_for_pause()
+                if not deadline.allows(self._timeout):
+                    raise GesUnavailable(
+                        f"{problem}; too little of the invocation's time is left for another attempt"
+                    )
+                outcome = self._attempt(request, token)
             if not isinstance(outcome, _Retry):
                 return outcome
             problem = outcome.problem
@@ -289,6 +313,19 @@ class GesClient:
 
     def _clean(self, text: str) -> str:
         return self._tokens.scrub(text)[:_MAX_TEXT]
+
+
+class Turn:
+    """A turn held by one thread (GesClient.turn); ending it twice is harmless."""
+
+    def __init__(self, turns: threading.BoundedSemaphore) -> None:
+        self._turns = turns
+        self.active = True
+
+    def end(self) -> None:
+        if self.active:
+            self.active = False
+            self._turns.release()
 
 
 def _find_error(body: object, depth: int) -> tuple[str, str] | None:

@@ -91,15 +91,14 @@ class Runner:
         return entry if isinstance(entry, FannedOut) else self._run_entry(entry, deadline, turns)
 
     def _run_entry(self, entry: Entry, deadline: Deadline, turns: ExportTurns) -> Result:
-        """One request, holding one of the invocation's slots while it exports (concurrency.py)."""
+        """One request (a task of `Requests.run_each`)."""
         if isinstance(entry, ExportError):
             _failed(entry)
             return entry
         logger.thread_safe_append_keys(graph_id=entry.request.graph_id, backup_id=entry.request.backup_id)
         try:
-            with self._requests.slot():
-                logger.info("export requested", extra={"trigger": entry.trigger.value})
-                return self._exporter.export(entry, deadline, turns)
+            logger.info("export requested", extra={"trigger": entry.trigger.value})
+            return self._exporter.export(entry, deadline, turns)
         except ExportError as error:
             _failed(error)
             return error.naming_graph(entry.request.graph_id) if entry.one_of_all else error

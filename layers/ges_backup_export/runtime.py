@@ -17,7 +17,7 @@ from ges_backup_export.all_graphs import AllGraphs
 from ges_backup_export.announcements import Announcer
 from ges_backup_export.aws_clients import CONFIG
 from ges_backup_export.bounded_http import BoundedSession
-from ges_backup_export.concurrency import Requests
+from ges_backup_export.concurrency import Requests, threads_for
 from ges_backup_export.deduplication import ExportRecords
 from ges_backup_export.delivery import Delivery
 from ges_backup_export.exporter import Exporter
@@ -65,14 +65,15 @@ def ges_client(settings: Settings | TrackerSettings, concurrency: int = 1) -> Ge
         tokens,
         timeout=settings.ges_timeout_seconds,
         max_attempts=settings.ges_max_attempts,
+        concurrency=concurrency,
         http=BoundedSession(pool_size=max(10, concurrency)),
     )
 
 
 @lru_cache(maxsize=1)
 def _build(settings: Settings) -> Runtime:
-    # Each request may make an AWS call at a time, and records wait for their list's requests.
-    config = CONFIG.merge(Config(max_pool_connections=max(10, 2 * settings.ges_concurrency)))
+    # Each thread makes one AWS call at a time; records holding lists run a pool of threads each.
+    config = CONFIG.merge(Config(max_pool_connections=max(10, 2 * threads_for(settings.ges_concurrency))))
     sqs = boto3.client("sqs", config=config)
     records = ExportRecords(
         settings.idempotency_table_name,

@@ -44,7 +44,8 @@ ANSWERED_500 = 10
 TOO_SLOW = 5  # answered after GES_TIMEOUT_SECONDS
 KILLED = 2  # held by GES while every execution environment is killed
 SOAK_GES_TIMEOUT = "1"
-SOAK_CONCURRENCY = "8"  # the records of a batch at once, in each environment
+SOAK_CONCURRENCY = "8"  # GES calls at once, in each environment
+BATCH_IN_FLIGHT = 10  # records of a batch in flight at once (up to twice SOAK_CONCURRENCY)
 # The input queue's visibility timeout in the soak, so that the records of killed invocations come back
 # in seconds rather than after the template's 720 s.
 SOAK_VISIBILITY = 10
@@ -225,9 +226,13 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     assert lost == []
     assert duplicate_exports == 0
     assert sent_twice == [], "an export that may have started was sent to GES again"
-    # Each injected unknown outcome was sent to GES once and ends dead-lettered as unknown; so may an
-    # export whose invocation was killed around it, but no valid request ends there for another reason.
-    assert all(posted(ges, path) == 1 and stranded.get(path) == UNKNOWN for path in injected)
+    # Each injected unknown outcome ends dead-lettered as unknown, sent to GES once, unless a killed
+    # invocation held its lock before sending it (waiting for a GES slot): then its lock was found
+    # abandoned, and it ends unknown without ever being sent. So may any export whose invocation was
+    # killed around it, but no valid request ends dead-lettered for another reason.
+    assert {path for path in injected if stranded.get(path) != UNKNOWN} == set()
+    assert all(posted(ges, path) <= 1 for path in injected)
+    assert sum(posted(ges, path) for path in injected) >= len(injected) - POLLERS * BATCH_IN_FLIGHT
     assert set(stranded.values()) <= {UNKNOWN}, "a valid request was dead-lettered (with this reason)"
     assert set(delivered) | set(stranded) == set(expected_paths)
     assert all(count == 1 for count in delivered.values()), "a job_id was sent downstream twice"
