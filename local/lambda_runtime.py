@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import time
 import uuid
@@ -179,16 +180,26 @@ class QueuePoller:
 
 
 def poll_until_stopped(
-    queue_url: str, queue_arn: str, batch_size: int, redelivery_delay: int, stop: EventLike
+    queue_url: str,
+    queue_arn: str,
+    batch_size: int,
+    redelivery_delay: int,
+    stop: EventLike,
+    code_uri: str | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> None:
-    """One execution environment with its own event source poller, until `stop` is set.
+    """One execution environment with its own event source poller, until `stop` is set: the export
+    function's, or the function at `code_uri` (e.g. `functions/track_export/`), with `environment` added
+    to the process's own (a function's variables as the template wires them).
 
     Meant for a process of its own: Lambda runs one invocation at a time per execution environment, and
     the handler keeps per-environment state (Powertools' batch processor, the clients), so concurrent
     pollers must be concurrent processes, not threads of one.
     """
+    os.environ.update(environment or {})
+    handler = load_handler() if code_uri is None else load_function(code_uri)
     poller = QueuePoller(
-        load_handler(), queue_url, queue_arn, batch_size=batch_size, redelivery_delay=redelivery_delay
+        handler, queue_url, queue_arn, batch_size=batch_size, redelivery_delay=redelivery_delay
     )
     while not stop.is_set():
         poller.poll_once(wait_seconds=1)
