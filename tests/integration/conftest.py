@@ -31,6 +31,7 @@ from tests.stand_ins import (
     Graphs,
 )
 from tests.tokens import assert_no_token, canary_token
+from tests.tracker_stand_ins import Tracker
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +123,11 @@ def graphs(ges: FakeGes) -> Graphs:
     ges.add_backup(PROJECT, "movies", status="failed", start_timestamp=1_795_740_000_000)
     ges.add_backup(FRIENDS_PROJECT, "friends", backup_id=FRIENDS_BACKUP, start_timestamp=1_795_000_000_000)
     return Graphs(movies_latest=latest)
+
+
+@pytest.fixture
+def tracker(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Tracker:
+    """The job tracker of the test's stack, checking jobs without waiting: JOB_POLL_INTERVAL_SECONDS=0 for
+    both functions (the export function's tracking messages then carry no delay)."""
+    monkeypatch.setenv("JOB_POLL_INTERVAL_SECONDS", "0")
+    return Tracker(stack, {"JOB_POLL_INTERVAL_SECONDS": "0"})
