@@ -160,12 +160,19 @@ class ExportRecords:
         }
 
     def _once(self, store: DynamoDBPersistenceLayer, name: str) -> Callable[..., Any]:
-        """`_run`, made idempotent on its `identity` argument, with its records under `<prefix>:<name>#`."""
+        """`_run`, made idempotent on its `identity` argument, with its records under `<prefix>:<name>#`.
+
+        The layer is configured here rather than at the wrapper's first call (Powertools' way), because
+        `send_owed_once` writes the export record through its layer directly: in a process that never
+        exported (ops.settle), an unconfigured layer keys that write by the whole message, and marks a
+        stray record instead of the export's."""
+        key_prefix = f"{KEY_PREFIX}:{name}"
+        store.configure(self._config, key_prefix=key_prefix)
         once: Callable[..., Any] = idempotent_function(
             data_keyword_argument="identity",
             persistence_store=store,
             config=self._config,
-            key_prefix=f"{KEY_PREFIX}:{name}",
+            key_prefix=key_prefix,
         )(_run)
         return once
 
