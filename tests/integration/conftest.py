@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from ges_backup_export import metrics
 from ges_backup_export.observability import logger
 from local.aws import Stack, aws_environment, deploy, moto_server
 from local.aws_proxy import AwsProxy
@@ -31,7 +32,7 @@ from tests.stand_ins import (
     Graphs,
 )
 from tests.tokens import assert_no_token, canary_token
-from tests.tracker_stand_ins import Tracker
+from tests.tracker_stand_ins import Tracker, metrics_in
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +132,15 @@ def tracker(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Tracker:
     both functions (the export function's tracking messages then carry no delay)."""
     monkeypatch.setenv("JOB_POLL_INTERVAL_SECONDS", "0")
     return Tracker(stack, {"JOB_POLL_INTERVAL_SECONDS": "0"})
+
+
+@pytest.fixture
+def emitted_metrics() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The embedded-metric-format documents the handlers write in this test, parsed; still echoed (and
+    token-scanned)."""
+    stream = io.StringIO()
+    previous, metrics.output = metrics.output, stream
+    yield lambda: metrics_in(stream.getvalue())
+    metrics.output = previous
+    previous.write(stream.getvalue())
+    assert_no_token(stream.getvalue())

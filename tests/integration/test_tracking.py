@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 from tests.tokens import CANARY, canary_token
-from tests.tracker_stand_ins import CaughtEvent, Tracker, metric_values, metrics_in, sqs_record
+from tests.tracker_stand_ins import CaughtEvent, Tracker, metric_values, sqs_record
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/tracked/"}
 STEPS = ("pending", "running", "success")
@@ -526,7 +527,7 @@ def finished(status: str, begin: str, end: str, **extra: str) -> Fault:
 
 
 def test_the_tracker_counts_each_job_once_by_how_it_ended_and_how_long_ges_took(
-    tracker: Tracker, ges: FakeGes, capsys: pytest.CaptureFixture[str]
+    tracker: Tracker, ges: FakeGes, emitted_metrics: Callable[[], list[dict[str, Any]]]
 ) -> None:
     tracker.environment["JOB_TRACKING_TIMEOUT_SECONDS"] = "3600"
     succeeded, failed, late = (ges.add_job(PROJECT, "movies", script=["running"]) for _ in range(3))
@@ -544,12 +545,10 @@ def test_the_tracker_counts_each_job_once_by_how_it_ended_and_how_long_ges_took(
     for job_id in (succeeded, failed, succeeded):  # the first one twice
         tracker.send(tracking_body(job_id))
     tracker.send(tracking_body(late, requested_at=datetime.now(UTC) - 2 * HOUR))
-    capsys.readouterr()
 
     tracker.drain()
 
-    out = capsys.readouterr().out
-    documents = metrics_in(out)
+    documents = emitted_metrics()
     assert documents
     for document in documents:
         (directive,) = document["_aws"]["CloudWatchMetrics"]
@@ -563,7 +562,7 @@ def test_the_tracker_counts_each_job_once_by_how_it_ended_and_how_long_ges_took(
     }
     assert counts == {"ExportJobsSucceeded": 1, "ExportJobsFailed": 1, "ExportJobsTimedOut": 1}
     assert sorted(metric_values(documents, "ExportJobSeconds")) == [42.0, 450.0]  # end - begin
-    assert CANARY not in out
+    assert CANARY not in json.dumps(documents)
     assert Counter(event.detail_type for event in tracker.events()) == {SUCCEEDED: 1, FAILED: 1, TIMED_OUT: 1}
 
 
@@ -573,7 +572,7 @@ def test_the_token_appears_in_no_event_metric_or_log_line(
     tracker: Tracker,
     ges: FakeGes,
     function_logs: Any,
-    capsys: pytest.CaptureFixture[str],
+    emitted_metrics: Callable[[], list[dict[str, Any]]],
 ) -> None:
     """The token is a canary: any slice of it in anything captured fails the suite (tests/conftest.py);
     here a rejected token, a re-read, a refusal and every kind of event, all at DEBUG."""
@@ -597,7 +596,7 @@ def test_the_token_appears_in_no_event_metric_or_log_line(
     }
     texts = [
         json.dumps([event.detail for event in events]),
-        capsys.readouterr().out,
+        json.dumps(emitted_metrics()),
         json.dumps(function_logs()),
     ]
     assert all(CANARY not in text for text in texts)

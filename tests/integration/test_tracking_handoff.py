@@ -9,6 +9,7 @@ fake GES; the AWS proxy records each SendMessage's parameters (its queue, body a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -22,7 +23,7 @@ from local.fake_ges import FakeGes, Fault
 from ops.settle import main as settle
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 from tests.tokens import CANARY
-from tests.tracker_stand_ins import Tracker, metric_values, metrics_in
+from tests.tracker_stand_ins import Tracker, metric_values
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/handed/"}
 TRACKING = "TrackingQueue"
@@ -185,17 +186,15 @@ def test_a_queue_record_whose_tracking_send_failed_is_retried_and_its_job_tracke
 
 
 def test_the_export_function_counts_started_deduplicated_and_failed_exports(
-    function: Function, graphs: Graphs, ges: FakeGes, capsys: pytest.CaptureFixture[str]
+    function: Function, graphs: Graphs, ges: FakeGes, emitted_metrics: Callable[[], list[dict[str, Any]]]
 ) -> None:
-    capsys.readouterr()
     function.invoke(REQUEST)
     function.invoke(REQUEST)
     function.invoke({"exports": [{**REQUEST, "export_path": "ges-backups/movies/other/"}, REQUEST]})
     function.invoke_failing({**REQUEST, "backup_id": "gone"})  # GES refuses it
     function.invoke_failing({"graph_id": "movies"})  # invalid
 
-    out = capsys.readouterr().out
-    documents = metrics_in(out)
+    documents = emitted_metrics()
 
     counts = {
         name: sum(metric_values(documents, name))
@@ -206,7 +205,7 @@ def test_the_export_function_counts_started_deduplicated_and_failed_exports(
         (directive,) = document["_aws"]["CloudWatchMetrics"]
         assert (directive["Namespace"], directive["Dimensions"]) == ("GesBackupExport", [["service"]])
         assert set(document) == {"_aws", "service", *(metric["Name"] for metric in directive["Metrics"])}
-    assert CANARY not in out
+    assert CANARY not in json.dumps(documents)
 
 
 # --- 4. the settle command --------------------------------------------------------------------------------
