@@ -9,13 +9,14 @@ queue's visibility timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +49,32 @@ class LocalContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+@contextlib.contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """The process's environment with a function's `variables` set, as it was afterwards: Lambda runs each
+    function in an environment of its own, a local run runs several in one process."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def in_environment(handler: Handler, variables: Mapping[str, str]) -> Handler:
+    """`handler`, each invocation in its function's environment (see `function_environment`)."""
+
+    def invoke(event: Any, context: Any) -> Any:
+        with function_environment(variables):
+            return handler(event, context)
+
+    return invoke
 
 
 def load_function(code_uri: str, handler: str = "app.lambda_handler") -> Handler:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ import boto3
 from ges_backup_export.errors import ConfigurationError
 from ges_backup_export.runtime import current_tracker
 from local.aws import Stack, catch_events, queue_depth, string_attributes, take_messages
-from local.lambda_runtime import LocalContext, PollResult, QueuePoller, load_function
+from local.lambda_runtime import LocalContext, PollResult, QueuePoller, function_environment, load_function
 from tests.stand_ins import Message
 from tests.tokens import assert_no_token
 
@@ -43,22 +42,6 @@ def tracker_batch_size(stack: Stack) -> int:
     """BatchSize of the tracker's SQS event source, as the template sets it."""
     (event,) = tracker_property(stack, "Events").values()
     return int(event["Properties"]["BatchSize"])
-
-
-@contextlib.contextmanager
-def environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """The process's environment with `variables` set, as it was afterwards: each function of a stack
-    runs in its own environment, while the tests run them in one process."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dataclass(frozen=True)
@@ -82,7 +65,7 @@ class Tracker:
         self.pauses: list[float] = []
         self.sleep: Callable[[float], None] | None = self.pauses.append
         self.sqs = boto3.client("sqs")
-        with environment(self.environment):
+        with function_environment(self.environment):
             self._handler = load_function(TRACKER_CODE)
 
     @property
@@ -91,7 +74,7 @@ class Tracker:
 
     def handler(self, event: Any, context: Any) -> Any:
         """The real handler, in the tracker's environment."""
-        with environment(self.environment):
+        with function_environment(self.environment):
             if self.sleep is not None:
                 with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
                     current_tracker().ges.sleep = self.sleep
