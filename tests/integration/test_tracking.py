@@ -601,3 +601,74 @@ def test_the_token_appears_in_no_event_metric_or_log_line(
     ]
     assert all(CANARY not in text for text in texts)
     assert all(new_token[:40] not in text for text in texts)
+
+
+# --- 8. end to end ----------------------------------------------------------------------------------------
+
+
+def test_end_to_end_every_started_export_ends_with_exactly_one_completion_event(
+    function: Function, graphs: Graphs, tracker: Tracker, ges: FakeGes, aws: AwsProxy, pauses: list[float]
+) -> None:
+    """Export requests on the input queue, duplicates among them, through the export function's poller,
+    then the tracker's: a succeeded, a failed, a timed-out and an unknown job, while GES answers 503 to an
+    export and to every attempt of a status check, SQS refuses a tracking send (kept, sent by SQS's
+    redelivery of the record) and EventBridge a put; then every tracking message delivered once more."""
+    tracker.environment["JOB_TRACKING_TIMEOUT_SECONDS"] = "3600"
+    ges.job_script = STEPS
+    late_tick = format_time(datetime.now(UTC) - 2 * HOUR)
+    asked = {
+        "ok": request("e2e-ok"),
+        "failed": request("e2e-failed"),
+        "late": request("e2e-late", scheduled_time=late_tick),
+        "unknown": request("e2e-unknown"),
+    }
+    for body in [*asked.values(), asked["ok"], asked["late"], asked["failed"]]:
+        function.send_to_input(body)
+    ges.inject(Fault.http(503), times=2)
+    tracking_sends = on_queue(tracker.queue_url)
+    aws.inject("sqs.SendMessage", AwsFault.error(503), times=4, when=tracking_sends)
+
+    exported = function.poller().drain()
+
+    jobs = {name: message["job_id"] for name, message in _by_name(function.downstream(), asked).items()}
+    assert set(jobs) == set(asked)
+    assert exported.failed >= 1  # the record whose tracking sends all failed, redelivered
+    ges.script_job(jobs["failed"], ["running", "failed"], fail_reason="OBS refused the export.")
+    ges.script_job(jobs["late"], ["running"])
+    ges.forget_job(jobs["unknown"])
+    ges.inject(Fault.http(503), route="job_status", times=int(tracker.environment["GES_MAX_ATTEMPTS"]))
+    aws.inject("events.PutEvents", AwsFault.error(500, "InternalException"), times=2)
+
+    tracked = tracker.drain()
+    for sent in aws.parameters_of("sqs.SendMessage"):  # every tracking message, delivered again
+        if tracking_sends(sent):
+            tracker.send(sent["MessageBody"])
+    tracker.drain()
+
+    found = events_by_job(tracker)
+    assert {name: [event.detail_type for event in found[job_id]] for name, job_id in jobs.items()} == {
+        "ok": [SUCCEEDED],
+        "failed": [FAILED],
+        "late": [TIMED_OUT],
+        "unknown": [FAILED],
+    }
+    assert set(found) == set(jobs.values())
+    assert found[jobs["failed"]][0].detail["fail_reason"] == "OBS refused the export."
+    assert (
+        found[jobs["unknown"]][0].detail["fail_reason"].startswith(f"GES does not know job {jobs['unknown']}")
+    )
+    assert tracked.failed == 1  # the failed put
+    assert tracker.dead_letters() == []
+    assert function.take("InputDeadLetterQueue") == []
+    assert len(ges.export_calls) == 4 + 2  # four exports, two of them answered 503 first
+
+
+def _by_name(messages: list[dict[str, Any]], asked: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """The downstream messages by the name of the request they answer (each exactly once)."""
+    paths = {request["export_path"]: name for name, request in asked.items()}
+    found: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        name = paths[message["export_path"]]
+        assert name not in found, f"{name} delivered twice"
+        found[name] = message
+    return found
