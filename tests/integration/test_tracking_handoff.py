@@ -211,8 +211,31 @@ def test_the_export_function_counts_started_deduplicated_and_failed_exports(
 # --- 4. the settle command --------------------------------------------------------------------------------
 
 
+def deployed_stack_outputs(function: Function) -> None:
+    """The stack's outputs the settle command reads with --stack, in moto's CloudFormation."""
+    queues = function.stack.queue_urls
+    outputs = {
+        "IdempotencyTableName": function.stack.table_name,
+        "DownstreamQueueUrl": queues[DOWNSTREAM],
+        "TrackingQueueUrl": queues[TRACKING],
+    }
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(
+        StackName=function.stack.name, TemplateBody=json.dumps(template)
+    )
+
+
+@pytest.mark.parametrize("where", ["--stack", "--table"])
 def test_a_settled_export_is_handed_to_the_tracker_at_once_and_announced_once(
-    function: Function, graphs: Graphs, ges: FakeGes, tracker: Tracker, capsys: pytest.CaptureFixture[str]
+    function: Function,
+    graphs: Graphs,
+    ges: FakeGes,
+    tracker: Tracker,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
 ) -> None:
     """`ops.settle started`: the job may have ended long before the person settles it, so the tracker
     checks it at once (no delay); every later request for the export is a duplicate that hands nothing."""
@@ -221,9 +244,14 @@ def test_a_settled_export_is_handed_to_the_tracker_at_once_and_announced_once(
     (unknown,) = Settlement(function.stack.table_name, boto3.client("dynamodb")).unknown()
     job_id = ges.add_job(PROJECT, "movies")  # what the person found in GES's job list
     queues = function.stack.queue_urls
-    where = ["--table", function.stack.table_name, "--downstream", queues[DOWNSTREAM]]
+    if where == "--stack":
+        deployed_stack_outputs(function)
+        arguments = ["--stack", function.stack.name]
+    else:
+        arguments = ["--table", function.stack.table_name, "--downstream", queues[DOWNSTREAM]]
+        arguments += ["--tracking", queues[TRACKING]]
 
-    code = settle([*where, "--tracking", queues[TRACKING], "started", unknown.reference, "--job-id", job_id])
+    code = settle([*arguments, "started", unknown.reference, "--job-id", job_id])
 
     assert code == 0
     assert "and the job tracker follows it" in capsys.readouterr().out
