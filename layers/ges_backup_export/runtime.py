@@ -13,7 +13,7 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from ges_backup_export.announcements import Announcer
-from ges_backup_export.aws_clients import CONFIG
+from ges_backup_export.aws_clients import CONFIG, EVENTS_CONFIG
 from ges_backup_export.deduplication import ExportRecords
 from ges_backup_export.delivery import Delivery
 from ges_backup_export.exporter import Exporter
@@ -84,7 +84,7 @@ def _build(settings: Settings) -> Runtime:
 def _build_tracker(settings: TrackerSettings) -> TrackerRuntime:
     sqs = boto3.client("sqs", config=CONFIG)
     announcer = Announcer(
-        boto3.client("events", config=CONFIG),
+        boto3.client("events", config=EVENTS_CONFIG),
         settings.event_bus_name,
         settings.idempotency_table_name,
         boto3.client("dynamodb", config=CONFIG),

@@ -1,10 +1,14 @@
 """The job tracker's settings (TrackerSettings) and the export function's two tracking settings
-(TRACKING_QUEUE_URL, JOB_POLL_INTERVAL_SECONDS), as the contract's tables give them."""
+(TRACKING_QUEUE_URL, JOB_POLL_INTERVAL_SECONDS), as the contract's tables give them; and how the tracker's
+events client is configured."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from ges_backup_export.aws_clients import CONNECT_TIMEOUT_SECONDS, EVENTS_CONFIG, WORST_CALL_SECONDS
 from ges_backup_export.errors import ConfigurationError
 from ges_backup_export.settings import (
     DEFAULT_GES_MAX_ATTEMPTS,
@@ -188,3 +192,17 @@ def test_the_export_function_refuses_bad_tracking_settings(overrides: dict[str, 
         export_settings(**overrides)
 
     assert caught.value.message.startswith(problem)
+
+
+# --- the events client ------------------------------------------------------------------------------------
+
+
+def test_the_events_client_never_repeats_a_put_and_fits_the_deadline_s_margin_for_one_call() -> None:
+    """PutEvents has no idempotency key: a put the SDK repeated after an answer that did not come in time
+    could announce a job twice, unseen."""
+    config: Any = EVENTS_CONFIG  # botocore's Config sets its options as attributes the stubs do not know
+    retries = config.retries
+    worst = CONNECT_TIMEOUT_SECONDS + float(config.read_timeout)
+
+    assert retries.get("total_max_attempts") == 1
+    assert worst <= WORST_CALL_SECONDS
