@@ -9,7 +9,9 @@ message must sit in the dead-letter queue with its reason, and nothing may be lo
 
 Meanwhile the job tracker runs in two execution environments of its own on the tracking queue, through
 GES status faults, refused tracking sends and failed PutEvents: every started export's job (every job_id
-delivered downstream) must end with exactly one completion event, caught by a rule, and no job with two.
+delivered downstream) must end with exactly one completion event, caught by a rule, and no job with two
+(but for a put EventBridge handled after the tracker gave up waiting for its answer, which a loaded
+machine can cause: the tracker cannot know it was put, says so, and may announce that job twice).
 A job_id delivered by an invocation killed before its export was recorded (so dead-lettered as unknown)
 is settled as a person would (`ops.settle started`), which hands it to the tracker. The run is bounded: it
 stops when the input queue and then the tracking queue are empty (visible and in flight), or fails after
@@ -255,6 +257,18 @@ def wait_until_tracked(queue_url: str) -> None:
     assert queue_depth(queue_url) == (0, 0), f"the tracker did not finish in {TRACKING_SECONDS} s"
 
 
+def unanswered_puts(aws: AwsProxy) -> set[str]:
+    """The jobs a put was made for that EventBridge (moto) handled after the tracker had stopped waiting
+    (a loaded machine): the tracker could not know it was put, so its retry may announce the job again."""
+    puts = aws.unanswered_of("events.PutEvents")
+    return {json.loads(entry["Detail"])["job_id"] for put in puts for entry in put["Entries"]}
+
+
+def announced_once(events: int, unanswered: bool) -> bool:
+    """One completion event; or, after a put whose answer never reached the tracker, one or two."""
+    return events == 1 or (unanswered and events == 2)
+
+
 def completion_events(caught_url: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [json.loads(message["Body"]) for message in take_messages(caught_url)]
     return events
@@ -308,7 +322,10 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     injected = [path for paths in unknown_targets.values() for path in paths]
     events = completion_events(caught)
     announced = Counter(event["detail"]["job_id"] for event in events)
-    untracked = [job_id for job_id in jobs.values() if announced[job_id] != 1]
+    unanswered = unanswered_puts(aws)
+    untracked = [
+        job_id for job_id in jobs.values() if not announced_once(announced[job_id], job_id in unanswered)
+    ]
     unexpected = [job_id for job_id in announced if job_id not in jobs.values()]
     reliability.add("soak_messages", len(bodies))
     reliability.add("soak_lost", len(lost))
@@ -317,7 +334,7 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     reliability.add("soak_untracked", len(untracked) + len(unexpected))
     print(
         f"soak: {len(jobs)} exports started, {len(events)} completion events, {settled} settled, "
-        f"{len(stranded)} dead-lettered as unknown"
+        f"{len(stranded)} dead-lettered as unknown, {len(unanswered)} jobs put without an answer in time"
     )
 
     assert lost == []
