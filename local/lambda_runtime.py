@@ -22,10 +22,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+from botocore.exceptions import ClientError
 
 from local.aws import REGION
 
 ROOT = Path(__file__).resolve().parent.parent
+# What SQS answers a receipt handle of an earlier delivery of a message (no longer in flight with it).
+_STALE_RECEIPT = frozenset({"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"})
 Handler = Callable[[Any, Any], Any]
 
 
@@ -149,15 +152,25 @@ class QueuePoller:
             return PollResult()
         failed_ids = self._invoke([self._record(message) for message in messages])
         for message in messages:
-            if message["MessageId"] in failed_ids:
+            self._settle(message["ReceiptHandle"], failed=message["MessageId"] in failed_ids)
+        return PollResult(len(messages), len(messages) - len(failed_ids), len(failed_ids))
+
+    def _settle(self, receipt_handle: str, *, failed: bool) -> None:
+        """Delete a record that succeeded; have a failed one redelivered soon. When the invocation outlasted
+        the queue's visibility timeout, the record was delivered again meanwhile and this receipt handle is
+        stale: SQS refuses it, and the event source mapping goes on (the other delivery settles it)."""
+        try:
+            if failed:
                 self._sqs.change_message_visibility(
                     QueueUrl=self._queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
+                    ReceiptHandle=receipt_handle,
                     VisibilityTimeout=self._redelivery_delay,
                 )
             else:
-                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return PollResult(len(messages), len(messages) - len(failed_ids), len(failed_ids))
+                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt_handle)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _STALE_RECEIPT:
+                raise
 
     def drain(self, max_batches: int = 1000) -> PollResult:
         """Poll until the queue answers empty; returns the totals."""
