@@ -3,8 +3,13 @@
 boto3 reaches it through `AWS_ENDPOINT_URL` like it would reach moto. Each request is named by its
 service (from the SigV4 credential scope) and action (the JSON protocols' `X-Amz-Target`, or the query
 protocol's `Action`), e.g. `dynamodb.PutItem`; the count of each name is what the benchmark and the
-request-cost tests read. A fault injected for an action answers in moto's place: an AWS error (botocore
-retries a 5xx and throttling per its retry mode) or a connection closed without an answer.
+request-cost tests read, and the parameters of each request are kept (`parameters_of`) for tests that
+check what was asked, e.g. a message's DelaySeconds; so are those of a request moto handled but whose
+client had given up waiting (`unanswered_of`): a loaded machine can stall moto past a client's timeout,
+and what the client then does (repeat the call) is on it, not on moto. A fault injected for an action
+answers in moto's place: an AWS error (botocore retries a 5xx and throttling per its retry mode), a
+connection closed without an answer, or a 200 answer of the test's making (e.g. a PutEvents entry
+EventBridge refused).
 
 It also refuses what real SQS refuses and moto 5.2.5 lets through: a `SendMessage` (or an entry of a
 `SendMessageBatch`) whose body or string attribute holds a character outside SQS's set, or whose body
@@ -17,6 +22,8 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import select
+import socket
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -41,10 +48,16 @@ class AwsFault:
     status: int = 0
     code: str = ""
     drop: bool = False
+    reply: str | None = None  # the JSON body of a 200 answer given in moto's place
 
     @classmethod
     def error(cls, status: int = 503, code: str = "ServiceUnavailable") -> AwsFault:
         return cls(status=status, code=code)
+
+    @classmethod
+    def answer(cls, body: dict[str, Any]) -> AwsFault:
+        """A successful answer with `body`, e.g. PutEvents' `{"FailedEntryCount": 1, ...}`."""
+        return cls(status=200, reply=json.dumps(body))
 
     @classmethod
     def dropped(cls) -> AwsFault:
@@ -65,6 +78,8 @@ class AwsProxy:
         self._lock = threading.Lock()
         self._faults: dict[str, deque[_Pending]] = {}
         self.requests: Counter[str] = Counter()
+        self._parameters: list[tuple[str, dict[str, Any]]] = []
+        self._unanswered: list[tuple[str, dict[str, Any]]] = []
         self.faults_fired = 0  # over the proxy's life
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
@@ -90,6 +105,19 @@ class AwsProxy:
     def reset_counts(self) -> None:
         with self._lock:
             self.requests.clear()
+            self._parameters.clear()
+            self._unanswered.clear()
+
+    def parameters_of(self, action: str) -> list[dict[str, Any]]:
+        """The parameters of every `action` request since the counts were reset, in arrival order."""
+        with self._lock:
+            return [parameters for name, parameters in self._parameters if name == action]
+
+    def unanswered_of(self, action: str) -> list[dict[str, Any]]:
+        """The parameters of the `action` requests moto handled after their client had hung up (it timed
+        out waiting), since the counts were reset."""
+        with self._lock:
+            return [parameters for name, parameters in self._unanswered if name == action]
 
     def count(self, prefix: str = "") -> int:
         """Requests whose name starts with `prefix` (all of them by default)."""
@@ -109,9 +137,10 @@ class AwsProxy:
                     return pending.fault
         return None
 
-    def _count(self, action: str) -> None:
+    def _count(self, action: str, parameters: dict[str, Any]) -> None:
         with self._lock:
             self.requests[action] += 1
+            self._parameters.append((action, parameters))
 
     # -- lifecycle -------------------------------------------------------------------------
     @contextmanager
@@ -171,21 +200,23 @@ class _Forwarder(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         action, parameters = action_of(self.headers, body)
         if action != "unsigned":
-            self.owner._count(action)
+            self.owner._count(action, parameters)
         fault = self.owner._take_fault(action, parameters)
         if fault is None and action == "sqs.SendMessage":
             fault = sqs_refusal(parameters)
         if fault is None and action == "sqs.SendMessageBatch":
             fault = sqs_batch_refusal(parameters)
         if fault is None:
-            self._forward(body)
+            self._forward(body, action, parameters)
         elif fault.drop:
             self.close_connection = True
             self.connection.close()
+        elif fault.reply is not None:
+            self._answer(200, {"Content-Type": "application/x-amz-json-1.1"}, fault.reply.encode())
         else:
             self._answer(fault.status, {"x-amzn-ErrorType": fault.code}, _error_body(fault))
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, action: str, parameters: dict[str, Any]) -> None:
         connection = http.client.HTTPConnection(*self.owner._upstream, timeout=30)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -193,9 +224,26 @@ class _Forwarder(BaseHTTPRequestHandler):
             answer = connection.getresponse()
             content = answer.read()
             kept = {k: v for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP}
+            if self._client_gone():
+                with self.owner._lock:
+                    self.owner._unanswered.append((action, parameters))
+                self.close_connection = True
+                return
             self._answer(answer.status, kept, content)
         finally:
             connection.close()
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its connection while moto was busy: it timed out waiting. (It sends
+        nothing else before its answer, so a readable socket is the end of the stream.)"""
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            peeked: bytes = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+        return peeked == b""
 
     def _answer(self, status: int, headers: dict[str, str], content: bytes) -> None:
         self.send_response(status)

@@ -9,21 +9,26 @@ queue's visibility timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+from botocore.exceptions import ClientError
 
 from local.aws import REGION
 
 ROOT = Path(__file__).resolve().parent.parent
+# What SQS answers a receipt handle of an earlier delivery of a message (no longer in flight with it).
+_STALE_RECEIPT = frozenset({"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"})
 Handler = Callable[[Any, Any], Any]
 
 
@@ -47,6 +52,32 @@ class LocalContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+@contextlib.contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """The process's environment with a function's `variables` set, as it was afterwards: Lambda runs each
+    function in an environment of its own, a local run runs several in one process."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def in_environment(handler: Handler, variables: Mapping[str, str]) -> Handler:
+    """`handler`, each invocation in its function's environment (see `function_environment`)."""
+
+    def invoke(event: Any, context: Any) -> Any:
+        with function_environment(variables):
+            return handler(event, context)
+
+    return invoke
 
 
 def load_function(code_uri: str, handler: str = "app.lambda_handler") -> Handler:
@@ -121,15 +152,25 @@ class QueuePoller:
             return PollResult()
         failed_ids = self._invoke([self._record(message) for message in messages])
         for message in messages:
-            if message["MessageId"] in failed_ids:
+            self._settle(message["ReceiptHandle"], failed=message["MessageId"] in failed_ids)
+        return PollResult(len(messages), len(messages) - len(failed_ids), len(failed_ids))
+
+    def _settle(self, receipt_handle: str, *, failed: bool) -> None:
+        """Delete a record that succeeded; have a failed one redelivered soon. When the invocation outlasted
+        the queue's visibility timeout, the record was delivered again meanwhile and this receipt handle is
+        stale: SQS refuses it, and the event source mapping goes on (the other delivery settles it)."""
+        try:
+            if failed:
                 self._sqs.change_message_visibility(
                     QueueUrl=self._queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
+                    ReceiptHandle=receipt_handle,
                     VisibilityTimeout=self._redelivery_delay,
                 )
             else:
-                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return PollResult(len(messages), len(messages) - len(failed_ids), len(failed_ids))
+                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt_handle)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _STALE_RECEIPT:
+                raise
 
     def drain(self, max_batches: int = 1000) -> PollResult:
         """Poll until the queue answers empty; returns the totals."""
@@ -179,16 +220,26 @@ class QueuePoller:
 
 
 def poll_until_stopped(
-    queue_url: str, queue_arn: str, batch_size: int, redelivery_delay: int, stop: EventLike
+    queue_url: str,
+    queue_arn: str,
+    batch_size: int,
+    redelivery_delay: int,
+    stop: EventLike,
+    code_uri: str | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> None:
-    """One execution environment with its own event source poller, until `stop` is set.
+    """One execution environment with its own event source poller, until `stop` is set: the export
+    function's, or the function at `code_uri` (e.g. `functions/track_export/`), with `environment` added
+    to the process's own (a function's variables as the template wires them).
 
     Meant for a process of its own: Lambda runs one invocation at a time per execution environment, and
     the handler keeps per-environment state (Powertools' batch processor, the clients), so concurrent
     pollers must be concurrent processes, not threads of one.
     """
+    os.environ.update(environment or {})
+    handler = load_handler() if code_uri is None else load_function(code_uri)
     poller = QueuePoller(
-        load_handler(), queue_url, queue_arn, batch_size=batch_size, redelivery_delay=redelivery_delay
+        handler, queue_url, queue_arn, batch_size=batch_size, redelivery_delay=redelivery_delay
     )
     while not stop.is_set():
         poller.poll_once(wait_seconds=1)

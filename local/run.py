@@ -24,6 +24,7 @@ from local.aws import Stack, aws_environment, deploy, moto_server, string_attrib
 from local.fake_ges import SAMPLE_OTHER_PROJECT_ID, SAMPLE_PROJECT_ID, FakeGes, Fault, seed_sample_graphs
 from local.lambda_runtime import ROOT, Handler, LocalContext, QueuePoller, load_handler
 from local.rotation import show_token_rotation
+from local.tracking import JobTracking
 
 PROJECT = SAMPLE_PROJECT_ID
 OTHER_PROJECT = SAMPLE_OTHER_PROJECT_ID
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(log):  # Powertools' log handler binds to stdout at import
             handler = load_handler()
         print(f"moto server at {aws_url}, fake GES at {ges.url}; function logs in {args.log_file}\n")
+        tracking = JobTracking.prepare(stack, ges)
         ok = _run_triggers(handler, stack, ges)
+        ok = tracking.show(handler) and ok
         ok = show_token_rotation(stack, ges, handler) and ok
     print(_log_summary(args.log_file))
     return 0 if ok else 1
@@ -129,7 +132,9 @@ def _report(stack: Stack, ges: FakeGes) -> bool:
 
 def _log_summary(path: Path) -> str:
     levels = Counter(
-        json.loads(line).get("level") for line in path.read_text().splitlines() if line.startswith("{")
+        json.loads(line).get("level")
+        for line in path.read_text().splitlines()
+        if line.startswith("{") and '"_aws"' not in line  # the EMF metric lines are not log lines
     )
     return f"Function log lines by level: {dict(levels)} ({path})"
 

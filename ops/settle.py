@@ -3,16 +3,18 @@
     python -m ops.settle --stack STACK                                   # list the unknown exports
     python -m ops.settle --stack STACK started EXPORT --job-id JOB_ID     # it started, as that job
     python -m ops.settle --stack STACK not-started EXPORT                 # it did not start
-    python -m ops.settle --table TABLE --downstream QUEUE_URL ...         # without a stack
+    python -m ops.settle --table TABLE --downstream QUEUE_URL [--tracking QUEUE_URL] ...  # no stack
 
 An export is unknown when GES answered 500, 504 or nothing after the export request was sent, or when
 the invocation handling it died: GES may have started it, and has no idempotency key, so the function
 never sends it again (every request for it ends ExportOutcomeUnknown and is dead-lettered). EXPORT is
 the reference the error message and this list show (the record's key after `#`).
 
-- `started`: the export becomes the started export JOB_ID: its downstream message is sent once, now,
-  and every later request for it gets JOB_ID back as a duplicate (so a redrive of its dead-lettered
-  request delivers nothing twice; delete that message instead).
+- `started`: the export becomes the started export JOB_ID: its downstream message is sent once, now, and
+  so is its tracking message when the stack has a job tracker (the stack's TrackingQueueUrl output, or
+  --tracking), undelayed, so the tracker checks the job at once and announces its end; every later
+  request for it gets JOB_ID back as a duplicate (so a redrive of its dead-lettered request delivers
+  nothing twice; delete that message instead).
 - `not-started`: the export is forgotten; the next request for it exports. Then redrive its
   dead-lettered request (`python -m ops.redrive --stack STACK --message-id ID --apply`).
 

@@ -28,6 +28,8 @@ ROWS = {
     "soak_lost": "requests lost in the soak (neither downstream nor dead-lettered)",
     "duplicate_exports": "duplicate exports (the same export started twice, or sent to GES twice after "
     "it may have started) in the soak",
+    "soak_untracked": "started exports in the soak (job_ids delivered downstream) without exactly one "
+    "completion event (none, or two although EventBridge's answer to each put came in time)",
     "token_leaks": "test phases whose captured output held a GES token",
 }
 # The rows a whole-suite run always produces; a partial run leaves the README alone.

@@ -5,6 +5,10 @@ The event is put under a Powertools idempotency lock keyed on the job (key prefi
 whose event was put but which was not deleted, announces nothing a second time. A put that fails
 (the call, or an entry EventBridge refused: `FailedEntryCount`) raises inside the lock, so the lock is
 given back and the message is checked again later. Once the event is put, the job's metrics are counted.
+
+One case cannot be made exactly-once: a put sent whose answer never came may have put the event, and the
+retry puts it again. The events client never repeats a put by itself (aws_clients.EVENTS_CONFIG), so such a
+case is always logged, as a WARNING that names the job.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyInconsistentStateError,
     IdempotencyPersistenceLayerError,
 )
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
 from ges_backup_export import metrics
 from ges_backup_export.deduplication import KEY_PREFIX, ran_once
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 ANNOUNCED_TTL_SECONDS = 1_296_000
 GES_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # GES's begin_time and end_time, UTC without a zone
 _METRIC = {SUCCEEDED: metrics.JOBS_SUCCEEDED, FAILED: metrics.JOBS_FAILED, TIMED_OUT: metrics.JOBS_TIMED_OUT}
+# The put was sent and no answer came: EventBridge may have put the event (it has no idempotency key).
+_NO_ANSWER = (ReadTimeoutError, ConnectionClosedError)
 
 
 class CompletionDetail(DownstreamMessage):
@@ -101,6 +107,13 @@ class Announcer:
         }
         try:
             answer = self._events.put_events(Entries=[entry])
+        except _NO_ANSWER as error:
+            logger.warning(
+                "EventBridge gave no answer to the put: the event may have been put, and the job may be "
+                "announced twice when the tracking message is retried (consumers key on job_id)",
+                extra={"job_id": detail["job_id"], "error": str(error)},
+            )
+            raise DependencyUnavailable(f"EventBridge did not answer the put: {error}") from None
         except (BotoCoreError, ClientError) as error:
             raise DependencyUnavailable(f"EventBridge did not take the completion event: {error}") from None
         if answer.get("FailedEntryCount"):

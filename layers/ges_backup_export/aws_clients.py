@@ -29,3 +29,14 @@ CONFIG = Config(
     # total_max_attempts counts the first attempt (botocore's max_attempts would count only the retries).
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
 )
+
+# EventBridge's PutEvents has no idempotency key: repeating a put whose answer did not come may put the
+# completion event twice. So the events client never repeats a call by itself (the tracking message is
+# retried instead, and the tracker says when a job may be announced twice), and waits longer for an
+# answer, the whole of one worst call (so the deadline's margin still holds).
+EVENTS_READ_TIMEOUT_SECONDS = WORST_CALL_SECONDS - CONNECT_TIMEOUT_SECONDS
+EVENTS_CONFIG = Config(
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=EVENTS_READ_TIMEOUT_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": 1},
+)

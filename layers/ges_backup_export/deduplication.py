@@ -168,8 +168,11 @@ class ExportRecords:
             config=self._config,
             key_prefix=key_prefix,
         )(_run)
-        # Configured now, before any request: Powertools marks a store configured before it sets the key
-        # expression, so on a cold start a second thread could hash a whole payload in between.
+        # Configured now rather than at the wrapper's first call (Powertools' way): Powertools marks a
+        # store configured before it sets the key expression, so on a cold start a second thread could
+        # hash a whole payload in between; and `send_owed_once` writes the export record through the
+        # layer directly, which, in a process that never exported (ops.settle), would key that write by
+        # the whole message and mark a stray record instead of the export's.
         store.configure(self._config, key_prefix=key_prefix)
         return once
 

@@ -4,10 +4,17 @@ that CloudWatch turns into metrics; no API call, no permission).
 Namespace `GesBackupExport`, one dimension, `service`; never a job id or anything else unbounded, and
 never a token. The handlers publish what an invocation counted once it ends (`publish`); counting
 takes a lock, because the requests of one invocation may run on several threads.
+
+The lines go to `output`, the standard output as it was when this module was imported, as Powertools'
+Logger binds its handler: in Lambda both are the function's stdout, and a local runner that imports the
+function with its stdout redirected (`make local`: to the log file) gets the metrics beside the log lines
+rather than in the middle of what it prints.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 
 from aws_lambda_powertools import Metrics
@@ -28,6 +35,7 @@ JOB_SECONDS = "ExportJobSeconds"
 
 _metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _lock = threading.Lock()
+output = sys.stdout
 
 
 def count(name: str) -> None:
@@ -44,4 +52,5 @@ def publish() -> None:
     """Write what was counted since the last publish (nothing when nothing was)."""
     with _lock:
         if _metrics.metric_set:
-            _metrics.flush_metrics()
+            with contextlib.redirect_stdout(output):  # Powertools prints them
+                _metrics.flush_metrics()

@@ -15,7 +15,7 @@ from botocore.config import Config
 
 from ges_backup_export.all_graphs import AllGraphs
 from ges_backup_export.announcements import Announcer
-from ges_backup_export.aws_clients import CONFIG
+from ges_backup_export.aws_clients import CONFIG, EVENTS_CONFIG
 from ges_backup_export.bounded_http import BoundedSession
 from ges_backup_export.concurrency import Requests, threads_for
 from ges_backup_export.deduplication import ExportRecords
@@ -97,7 +97,7 @@ def _build(settings: Settings) -> Runtime:
 def _build_tracker(settings: TrackerSettings) -> TrackerRuntime:
     sqs = boto3.client("sqs", config=CONFIG)
     announcer = Announcer(
-        boto3.client("events", config=CONFIG),
+        boto3.client("events", config=EVENTS_CONFIG),
         settings.event_bus_name,
         settings.idempotency_table_name,
         boto3.client("dynamodb", config=CONFIG),

@@ -43,6 +43,7 @@ STILL_GOING = frozenset({"pending", "running"})
 UNKNOWN_JOB_CODES = frozenset({"GES.7007", "GES.8301"})  # GES.8301: the older API's spelling
 _IDS = ("job_id", "project_id", "graph_id")
 _TEXTS = ("backup_id", "export_path", "trigger", "requested_at")
+MAX_STATUS_LENGTH = 64
 
 
 def parse_tracking_message(body: str) -> TrackingMessage:
@@ -61,10 +62,18 @@ def parse_tracking_message(body: str) -> TrackingMessage:
         if problem:
             raise InvalidRequest(name, problem)
     parse_time(value["requested_at"], "requested_at")
+    _check_carried(value)
+    return cast(TrackingMessage, value)
+
+
+def _check_carried(value: dict[str, Any]) -> None:
+    """What the tracker carries from one check to the next: `last_status` ends up in an event's detail."""
     checks = value.get("checks", 0)
     if not isinstance(checks, int) or isinstance(checks, bool) or checks < 0:
         raise InvalidRequest("checks", "must be a whole number, at least 0")
-    return cast(TrackingMessage, value)
+    last_status = value.get("last_status", "")
+    if not isinstance(last_status, str) or len(last_status) > MAX_STATUS_LENGTH:
+        raise InvalidRequest("last_status", f"must be a string of at most {MAX_STATUS_LENGTH} characters")
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class Tracker:
         now = now or datetime.now(UTC)
         check = self._status(message, deadline)
         answer = check.answer or {}
-        status = str(answer["status"]) if "status" in answer else message.get("last_status", "unknown")
+        status = _status_of(answer) if "status" in answer else message.get("last_status", "unknown")
         if check.unknown_job is not None:
             self._announce(FAILED, message, {"status": status, "fail_reason": check.unknown_job}, now)
         elif status in ENDED and check.answer is not None:
@@ -126,7 +135,7 @@ class Tracker:
         if answer.get("status") not in (*ENDED, *STILL_GOING):
             logger.warning(
                 "GES answered a job status it never documented; checking again later",
-                extra={"status": str(answer.get("status"))[:64]},
+                extra={"status": str(answer.get("status"))[:MAX_STATUS_LENGTH]},
             )
         return Check(answer)
 
@@ -147,6 +156,12 @@ class Tracker:
         logger.info(
             "job not ended yet; checking again later", extra={"status": status, "delay_seconds": delay}
         )
+
+
+def _status_of(answer: dict[str, Any]) -> str:
+    """GES's status, as the tracking message carries it and an event shows it: cut to a bounded length (a
+    status GES never documented could be anything)."""
+    return str(answer["status"])[:MAX_STATUS_LENGTH]
 
 
 def _times(answer: dict[str, Any]) -> dict[str, str]:

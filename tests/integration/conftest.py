@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from ges_backup_export import metrics
 from ges_backup_export.observability import logger
 from local.aws import Stack, aws_environment, deploy, moto_server
 from local.aws_proxy import AwsProxy
@@ -31,6 +32,7 @@ from tests.stand_ins import (
     Graphs,
 )
 from tests.tokens import assert_no_token, canary_token
+from tests.tracker_stand_ins import Tracker, metrics_in
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +124,23 @@ def graphs(ges: FakeGes) -> Graphs:
     ges.add_backup(PROJECT, "movies", status="failed", start_timestamp=1_795_740_000_000)
     ges.add_backup(FRIENDS_PROJECT, "friends", backup_id=FRIENDS_BACKUP, start_timestamp=1_795_000_000_000)
     return Graphs(movies_latest=latest)
+
+
+@pytest.fixture
+def tracker(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Tracker:
+    """The job tracker of the test's stack, checking jobs without waiting: JOB_POLL_INTERVAL_SECONDS=0 for
+    both functions (the export function's tracking messages then carry no delay)."""
+    monkeypatch.setenv("JOB_POLL_INTERVAL_SECONDS", "0")
+    return Tracker(stack, {"JOB_POLL_INTERVAL_SECONDS": "0"})
+
+
+@pytest.fixture
+def emitted_metrics() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The embedded-metric-format documents the handlers write in this test, parsed; still echoed (and
+    token-scanned)."""
+    stream = io.StringIO()
+    previous, metrics.output = metrics.output, stream
+    yield lambda: metrics_in(stream.getvalue())
+    metrics.output = previous
+    previous.write(stream.getvalue())
+    assert_no_token(stream.getvalue())

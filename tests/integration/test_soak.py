@@ -1,13 +1,22 @@
 """The soak: 500 queue messages with duplicates, poison, transient faults and unknown outcomes, through
 four execution environments at once (processes, each with its own poller, as Lambda scales an SQS event
-source), each handling the records of a batch GES_CONCURRENCY (8) at a time, which are killed once
+source), each with at most GES_CONCURRENCY (8) calls to GES at a time, which are killed once
 mid-invocation.
 
 Every valid export must be started exactly once with its job_id downstream, or end dead-lettered as
 ExportOutcomeUnknown when GES may have started it (the injected 500s, answers too slow after sending,
 and the invocations killed while holding an export's lock), having been sent to GES once; every poison
-message must sit in the dead-letter queue with its reason, and nothing may be lost. The run is bounded:
-it stops when the input queue is empty (visible and in flight), or fails after SOAK_SECONDS.
+message must sit in the dead-letter queue with its reason, and nothing may be lost.
+
+Meanwhile the job tracker runs in two execution environments of its own on the tracking queue, through
+GES status faults, refused tracking sends and failed PutEvents: every started export's job (every job_id
+delivered downstream) must end with exactly one completion event, caught by a rule, and no job with two
+(but for a put EventBridge handled after the tracker gave up waiting for its answer, which a loaded
+machine can cause: the tracker cannot know it was put, says so, and may announce that job twice).
+A job_id delivered by an invocation killed before its export was recorded (so dead-lettered as unknown)
+is settled as a person would (`ops.settle started`), which hands it to the tracker. The run is bounded: it
+stops when the input queue and then the tracking queue are empty (visible and in flight), or fails after
+SOAK_SECONDS.
 """
 
 from __future__ import annotations
@@ -17,17 +26,20 @@ import multiprocessing
 import random
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from local.aws import queue_depth
+from ges_backup_export.settlement import Settlement
+from local.aws import catch_events, queue_depth, take_messages
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault, exporting_to
 from local.lambda_runtime import poll_until_stopped
+from ops.settle import main as settle
 from tests import reliability
 from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, wait_for
+from tests.tracker_stand_ins import TRACKER, TRACKER_CODE, TRACKING_QUEUE, tracker_batch_size
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -37,6 +49,7 @@ DUPLICATES = MESSAGES * 20 // 100
 POISON = MESSAGES * 5 // 100
 POLLERS = 4
 SOAK_SECONDS = 240
+TRACKING_SECONDS = 120  # after the exports: the last jobs' checks and events
 SEED = 20261127
 DEAD_LETTERS = "InputDeadLetterQueue"
 UNKNOWN = "ExportOutcomeUnknown"
@@ -50,6 +63,11 @@ BATCH_IN_FLIGHT = 10  # records of a batch in flight at once (up to twice SOAK_C
 # in seconds rather than after the template's 720 s.
 SOAK_VISIBILITY = 10
 TRANSIENT_STATUSES = {429, 502, 503}
+TRACKERS = 2  # the tracker's execution environments
+JOB_STEPS = ("pending", "running", "success")  # every job, one step per status check
+STATUS_FAULTS = 20  # 503s on the first status checks (each check tries GES_MAX_ATTEMPTS times)
+PUT_FAULTS = 6  # failed PutEvents attempts (botocore tries each call twice)
+TRACKING_SEND_FAULTS = 10  # refused sends to the tracking queue (the export function's and the tracker's)
 
 
 def poison(i: int) -> tuple[str, str]:
@@ -111,6 +129,20 @@ def inject_transient_faults(rng: random.Random, ges: FakeGes, aws: AwsProxy, fun
     aws.inject("dynamodb.PutItem", AwsFault.error(500, "InternalServerError"), times=10)
 
 
+def inject_tracking_faults(rng: random.Random, ges: FakeGes, aws: AwsProxy, function: Function) -> None:
+    """Faults on the tracker's way (fixed in number, each fires): GES status reads, the tracking queue's
+    sends at random, EventBridge's PutEvents."""
+    ges.inject(Fault.http(503), route="job_status", times=STATUS_FAULTS)
+    to_tracking = on_queue(function.stack.queue_urls[TRACKING_QUEUE])
+    aws.inject(
+        "sqs.SendMessage",
+        AwsFault.error(503),
+        times=TRACKING_SEND_FAULTS,
+        when=lambda parameters: to_tracking(parameters) and rng.random() < 0.1,
+    )
+    aws.inject("events.PutEvents", AwsFault.error(500, "InternalException"), times=PUT_FAULTS)
+
+
 def send_all(queue_url: str, bodies: list[str]) -> None:
     sqs = boto3.client("sqs")
     for start in range(0, len(bodies), 10):
@@ -121,24 +153,38 @@ def send_all(queue_url: str, bodies: list[str]) -> None:
 
 
 class Environments:
-    """POLLERS execution environments, each a process with its own poller."""
+    """`count` execution environments of a function (the export function's by default), each a process with
+    its own poller on the function's queue."""
 
-    def __init__(self, function: Function) -> None:
-        self.input_queue = function.stack.queue_urls["InputQueue"]
+    def __init__(
+        self,
+        function: Function,
+        count: int = POLLERS,
+        queue: str = "InputQueue",
+        tracker: dict[str, str] | None = None,
+    ) -> None:
+        """`tracker`: the tracker's environment, for the tracker's environments on the tracking queue."""
+        self.input_queue = function.stack.queue_urls[queue]
+        self._count = count
         self._spawn = multiprocessing.get_context("spawn")
         self._stop = self._spawn.Event()
+        batch_size = (
+            function.stack.queue_batch_size() if tracker is None else tracker_batch_size(function.stack)
+        )
         self._arguments = (
             self.input_queue,
-            function.stack.queue_arns["InputQueue"],
-            function.stack.queue_batch_size(),
+            function.stack.queue_arns[queue],
+            batch_size,
             1,
             self._stop,
+            None if tracker is None else TRACKER_CODE,
+            tracker,
         )
         self.processes: list[multiprocessing.process.BaseProcess] = []
 
     def start(self) -> None:
         self.processes = [
-            self._spawn.Process(target=poll_until_stopped, args=self._arguments) for _ in range(POLLERS)
+            self._spawn.Process(target=poll_until_stopped, args=self._arguments) for _ in range(self._count)
         ]
         for process in self.processes:
             process.start()
@@ -184,25 +230,85 @@ def posted(ges: FakeGes, path: str) -> int:
     )
 
 
-@pytest.mark.timeout(SOAK_SECONDS + 60)
+def settle_started_unknowns(function: Function, jobs: dict[str, str]) -> int:
+    """What a person does for an export left unknown whose job_id did reach the downstream queue (its
+    invocation was killed after sending, before recording it): `ops.settle started` with that job_id, which
+    hands the job to the tracker. `jobs`: job_id by export path. Returns how many were settled."""
+    queues = function.stack.queue_urls
+    where = ["--table", function.stack.table_name, "--downstream", queues["DownstreamQueue"]]
+    settled = 0
+    for unknown in Settlement(function.stack.table_name, boto3.client("dynamodb")).unknown():
+        job_id = jobs.get(unknown.export["export_path"])
+        if job_id is not None:
+            arguments = [
+                "--tracking",
+                queues[TRACKING_QUEUE],
+                "started",
+                unknown.reference,
+                "--job-id",
+                job_id,
+            ]
+            assert settle([*where, *arguments]) == 0
+            settled += 1
+    return settled
+
+
+def wait_until_tracked(queue_url: str) -> None:
+    deadline = time.monotonic() + TRACKING_SECONDS
+    while time.monotonic() < deadline and queue_depth(queue_url) != (0, 0):
+        time.sleep(0.5)
+    assert queue_depth(queue_url) == (0, 0), f"the tracker did not finish in {TRACKING_SECONDS} s"
+
+
+def unanswered_puts(aws: AwsProxy) -> set[str]:
+    """The jobs a put was made for that EventBridge (moto) handled after the tracker had stopped waiting
+    (a loaded machine): the tracker could not know it was put, so its retry may announce the job again."""
+    puts = aws.unanswered_of("events.PutEvents")
+    return {json.loads(entry["Detail"])["job_id"] for put in puts for entry in put["Entries"]}
+
+
+def announced_once(events: int, unanswered: bool) -> bool:
+    """One completion event; or, after a put whose answer never reached the tracker, one or two."""
+    return events == 1 or (unanswered and events == 2)
+
+
+def completion_events(caught_url: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = [json.loads(message["Body"]) for message in take_messages(caught_url)]
+    return events
+
+
+@pytest.mark.timeout(SOAK_SECONDS + TRACKING_SECONDS + 60)
 def test_soak_loses_nothing_and_exports_each_request_once(
     function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GES_TIMEOUT_SECONDS", SOAK_GES_TIMEOUT)
     monkeypatch.setenv("GES_CONCURRENCY", SOAK_CONCURRENCY)
+    monkeypatch.setenv("JOB_POLL_INTERVAL_SECONDS", "0")  # each job's first check at once
     boto3.client("sqs").set_queue_attributes(
         QueueUrl=function.stack.queue_urls["InputQueue"],
         Attributes={"VisibilityTimeout": str(SOAK_VISIBILITY)},
     )
+    ges.job_script = JOB_STEPS
+    caught = catch_events(function.stack)
     rng = random.Random(SEED)
     bodies, expected_paths, poisoned = soak_bodies(rng)
     unknown_targets = inject_unknown_outcomes(rng, ges, expected_paths)
     inject_transient_faults(rng, ges, aws, function)
+    inject_tracking_faults(random.Random(SEED + 1), ges, aws, function)
     send_all(function.stack.queue_urls["InputQueue"], bodies)
+    tracker_environment = {**function.stack.environment_of(TRACKER), "JOB_POLL_INTERVAL_SECONDS": "0"}
+    trackers = Environments(function, TRACKERS, TRACKING_QUEUE, tracker_environment)
+    trackers.start()
+    try:
+        assert run_pollers(function, ges, unknown_targets["killed"]) == [0] * POLLERS
+        downstream = function.downstream()
+        jobs = {message["export_path"]: message["job_id"] for message in downstream}
+        settled = settle_started_unknowns(function, jobs)
+        wait_until_tracked(function.stack.queue_urls[TRACKING_QUEUE])
+    finally:
+        tracker_codes = trackers.stop()
 
-    assert run_pollers(function, ges, unknown_targets["killed"]) == [0] * POLLERS
-
-    delivered = Counter(message["export_path"] for message in function.downstream())
+    delivered = Counter(message["export_path"] for message in downstream)
     accepted = Counter(
         call.body["export_path"]
         for call in ges.export_calls
@@ -218,10 +324,22 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     duplicate_exports = sum(count - 1 for count in accepted.values())
     sent_twice = [path for path in expected_paths if posted(ges, path) > 1]
     injected = [path for paths in unknown_targets.values() for path in paths]
+    events = completion_events(caught)
+    announced = Counter(event["detail"]["job_id"] for event in events)
+    unanswered = unanswered_puts(aws)
+    untracked = [
+        job_id for job_id in jobs.values() if not announced_once(announced[job_id], job_id in unanswered)
+    ]
+    unexpected = [job_id for job_id in announced if job_id not in jobs.values()]
     reliability.add("soak_messages", len(bodies))
     reliability.add("soak_lost", len(lost))
     reliability.add("duplicate_exports", duplicate_exports + len(sent_twice))
     reliability.add("soak_unknown_outcomes", len(injected))
+    reliability.add("soak_untracked", len(untracked) + len(unexpected))
+    print(
+        f"soak: {len(jobs)} exports started, {len(events)} completion events, {settled} settled, "
+        f"{len(stranded)} dead-lettered as unknown, {len(unanswered)} jobs put without an answer in time"
+    )
 
     assert lost == []
     assert duplicate_exports == 0
@@ -237,5 +355,11 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     assert set(delivered) | set(stranded) == set(expected_paths)
     assert all(count == 1 for count in delivered.values()), "a job_id was sent downstream twice"
     assert {body: code for body, code in dead.items() if body in poisoned} == poisoned
+    # The tracker: every started export's job announced exactly once, and nothing else announced.
+    assert tracker_codes == [0] * TRACKERS
+    assert untracked == [], "a started export's job has no completion event, or more than one"
+    assert unexpected == []
+    assert {event["detail-type"] for event in events} == {"GES Backup Export Succeeded"}
+    assert function.take("TrackingDeadLetterQueue") == []
     assert ges.faults_fired
     assert aws.faults_fired

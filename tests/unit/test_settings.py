@@ -12,7 +12,6 @@ from ges_backup_export.settings import (
     DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     MAX_GES_CONCURRENCY,
     Settings,
-    TrackerSettings,
 )
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/ges-backup-export-downstream"
@@ -330,7 +329,7 @@ def test_fifo_queue_url_is_kept_as_given() -> None:
     assert Settings.from_env(env(DOWNSTREAM_QUEUE_URL=url)).downstream_queue_url == url
 
 
-# --- concurrency and the job tracker ------------------------------------------------------------------
+# --- concurrency ------------------------------------------------------------------------------------
 
 
 def test_concurrency_defaults_to_eight_and_one_restores_one_request_at_a_time() -> None:
@@ -346,56 +345,3 @@ def test_concurrency_defaults_to_eight_and_one_restores_one_request_at_a_time() 
 )
 def test_concurrency_out_of_range_is_refused_by_name(raw: str, problem: str) -> None:
     assert refused(GES_CONCURRENCY=raw).message.startswith(f"GES_CONCURRENCY must be {problem}")
-
-
-def test_tracking_is_optional_for_the_export_function() -> None:
-    settings = Settings.from_env(env())
-
-    assert (settings.tracking_queue_url, settings.job_poll_interval_seconds) == (None, 30)
-
-
-@pytest.mark.parametrize(("raw", "expected"), [("0", 0), ("900", 900), ("45", 45)])
-def test_poll_interval_is_a_delay_sqs_can_give(raw: str, expected: int) -> None:
-    assert Settings.from_env(env(JOB_POLL_INTERVAL_SECONDS=raw)).job_poll_interval_seconds == expected
-
-
-@pytest.mark.parametrize("raw", ["901", "-1", "1m"])
-def test_poll_interval_sqs_cannot_give_is_refused(raw: str) -> None:
-    assert refused(JOB_POLL_INTERVAL_SECONDS=raw).message.startswith("JOB_POLL_INTERVAL_SECONDS must be")
-
-
-def test_a_malformed_tracking_queue_is_refused_by_name() -> None:
-    assert refused(TRACKING_QUEUE_URL="tracking").message.startswith("TRACKING_QUEUE_URL must be an SQS")
-
-
-def tracker_env(**overrides: str | None) -> dict[str, str]:
-    return {
-        **env(DOWNSTREAM_QUEUE_URL=None),
-        "TRACKING_QUEUE_URL": QUEUE + "-tracking",
-        **{name: value for name, value in overrides.items() if value is not None},
-    }
-
-
-def test_the_tracker_needs_its_queue_and_defaults_the_rest() -> None:
-    settings = TrackerSettings.from_env(tracker_env())
-
-    assert settings.tracking_queue_url == QUEUE + "-tracking"
-    assert (settings.event_bus_name, settings.job_tracking_timeout_seconds) == ("default", 86_400)
-    with pytest.raises(ConfigurationError, match="TRACKING_QUEUE_URL"):
-        TrackerSettings.from_env(env())
-
-
-@pytest.mark.parametrize("bus", ["ops-bus", "arn:aws:events:eu-west-1:123456789012:event-bus/ops-bus"])
-def test_the_tracker_puts_events_on_the_named_bus(bus: str) -> None:
-    assert TrackerSettings.from_env(tracker_env(EVENT_BUS_NAME=bus)).event_bus_name == bus
-
-
-@pytest.mark.parametrize("bus", ["ops bus", "bus!", "x" * 257])
-def test_a_malformed_bus_name_is_refused(bus: str) -> None:
-    with pytest.raises(ConfigurationError, match="EVENT_BUS_NAME"):
-        TrackerSettings.from_env(tracker_env(EVENT_BUS_NAME=bus))
-
-
-def test_a_tracking_timeout_below_one_second_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="JOB_TRACKING_TIMEOUT_SECONDS must be at least 1"):
-        TrackerSettings.from_env(tracker_env(JOB_TRACKING_TIMEOUT_SECONDS="0"))
