@@ -52,7 +52,7 @@ class Context:
 def load_handler(variant: str, paths: list[str]) -> Handler:
     """Import the handler module with `paths` first on sys.path (function code, then layer)."""
     sys.path[:0] = paths
-    module = importlib.import_module("app" if variant == "ours" else "baseline_handler")
+    module = importlib.import_module("baseline_handler" if variant == "baseline" else "app")
     handler: Handler = module.lambda_handler
     return handler
 

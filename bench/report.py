@@ -63,6 +63,8 @@ def summary(results: dict[str, Any]) -> str:
         "",
         *_round_trip_table(results["round_trips"]),
         "",
+        *_tracking_table(results["tracking"], results["warm"]),
+        "",
         *_package_table(results["package"]),
     ]
     return "\n".join(lines)
@@ -196,6 +198,24 @@ def _round_trip_table(trips: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
          "GES calls ours / baseline", "goal", "met?"),
         rows, {2, 3, 4},
     )  # fmt: skip
+
+
+def _tracking_table(tracking: dict[str, Any], warm: dict[str, dict[str, float]]) -> list[str]:
+    """The job tracker (bench/tracking.py), beside the export's own figures."""
+    ms = tracking["ms_per_message"]
+    rows = [
+        (scenario, _by_action(counts), str(sum(counts.values())))
+        for scenario, counts in tracking["requests"].items()
+    ]
+    return [
+        "The job tracker (bench/tracking.py): warm, per tracking message of SQS batches of 10, "
+        f"{_ms(ms['ended'])} for a job that ended (its status, then its completion event) and "
+        f"{_ms(ms['running'])} for one still running (its status, then the message again, delayed); "
+        f"the export takes {_ms(warm['ours']['batch_record_ms_median'])} per record. AWS requests (the "
+        "receive and delete of Lambda's event source mapping not counted, as for the export):",
+        "",
+        *_table(("tracker", "AWS requests by action", "AWS requests"), rows, {2}),
+    ]
 
 
 def _by_action(counts: dict[str, int]) -> str:

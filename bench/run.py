@@ -15,7 +15,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, latency, machine, memory, package_size, report, round_trips, stand_ins, warm
+from bench import (
+    cold_start,
+    latency,
+    machine,
+    memory,
+    package_size,
+    report,
+    round_trips,
+    stand_ins,
+    tracking,
+    warm,
+)
 from bench.spawn import BUILD, BUILT, ROOT
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -73,6 +84,8 @@ def measure_all(rounds: int, warm_records: int) -> dict[str, Any]:
         results["memory"] = memory.measure(stands, rounds=3)
         _progress("many exports at once, GES answering in 200 ms")
         results["latency"] = latency.measure(stands)
+        _progress("the job tracker: time per tracking message, AWS requests per check and per job")
+        results["tracking"] = tracking.measure(stands)
         _progress("round trips")
         results["round_trips"] = round_trips.count(stands, FUNCTION_LOG)
     _progress("package sizes")

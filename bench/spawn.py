@@ -31,7 +31,11 @@ class Layout:
 # The working tree, with the .pyc files Python writes there: the comparison the goals are about.
 SOURCE = Layout(
     "source tree",
-    {"ours": [ROOT / "functions" / "export_backup", ROOT / "layers"], "baseline": [ROOT / "bench"]},
+    {
+        "ours": [ROOT / "functions" / "export_backup", ROOT / "layers"],
+        "baseline": [ROOT / "bench"],
+        "tracker": [ROOT / "functions" / "track_export", ROOT / "layers"],
+    },
 )
 # `sam build`'s output, as on Lambda: /opt is read-only, so nothing the layer lacks is cached (-B).
 # The layer ships its own bytecode (layers/Makefile); without it each cold start compiled the layer's

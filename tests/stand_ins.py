@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import boto3
 import pytest
 
 from ges_backup_export.errors import ConfigurationError, ExportError
+from ges_backup_export.ges import GesClient
 from ges_backup_export.runtime import current_runtime
 from local.aws import Stack, string_attributes, take_messages
 from local.fake_ges import (
@@ -60,22 +62,46 @@ class Message:
         return json.loads(self.raw_body)
 
 
+class VirtualWaits:
+    """A GES client's waits, recorded in `pauses` instead of slept. Each thread's clock moves on by its
+    own waits, as if it had slept them (the waits of concurrent requests overlap, as in real time), so a
+    pause after a 429 ends for the thread that waited it out, and not for the others."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._waited = threading.local()
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self._waited.seconds = self._seconds() + seconds
+
+    def clock(self) -> float:
+        return time.monotonic() + self._seconds()
+
+    def install(self, ges: GesClient) -> None:
+        ges.sleep, ges.clock = self.sleep, self.clock
+
+    def _seconds(self) -> float:
+        seconds: float = getattr(self._waited, "seconds", 0.0)
+        return seconds
+
+
 class Function:
     """The deployed function, locally: invoke it as Lambda would and look at what it sent.
 
-    `sleep`, when set, replaces the GES client's waits between attempts (e.g. to record them)."""
+    `waits`, when set, replaces the GES client's waits between attempts (to record them)."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self._handler = load_handler()
         self.sqs = boto3.client("sqs")
-        self.sleep: Callable[[float], None] | None = None
+        self.waits: VirtualWaits | None = None
 
     def handler(self, event: Any, context: Any) -> Any:
-        """The real handler, with the GES client of the current settings waiting through `sleep`."""
-        if self.sleep is not None:
+        """The real handler, with the GES client of the current settings waiting through `waits`."""
+        if self.waits is not None:
             with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
-                current_runtime().ges.sleep = self.sleep
+                self.waits.install(current_runtime().ges)
         return self._handler(event, context)
 
     def invoke(self, event: Any, timeout_seconds: float = 120.0) -> Any:

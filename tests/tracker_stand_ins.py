@@ -14,7 +14,7 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from ges_backup_export.errors import ConfigurationError
 from ges_backup_export.runtime import current_tracker
 from local.aws import Stack, catch_events, queue_depth, string_attributes, take_messages
 from local.lambda_runtime import LocalContext, PollResult, QueuePoller, function_environment, load_function
-from tests.stand_ins import Message
+from tests.stand_ins import Message, VirtualWaits
 from tests.tokens import assert_no_token
 
 TRACKER = "TrackExportFunction"
@@ -56,14 +56,14 @@ class CaughtEvent:
 class Tracker:
     """The deployed job tracker, locally. `environment` is its own (the template's, with `overrides`);
     change it to change a setting. The GES client's waits between attempts are recorded in `pauses`
-    instead of slept (`sleep` replaces them; None: slept)."""
+    instead of slept (`waits`; None: slept)."""
 
     def __init__(self, stack: Stack, overrides: Mapping[str, str] | None = None) -> None:
         self.stack = stack
         self.environment = {**stack.environment_of(TRACKER), **(overrides or {})}
         self.caught_url = catch_events(stack)
-        self.pauses: list[float] = []
-        self.sleep: Callable[[float], None] | None = self.pauses.append
+        self.waits: VirtualWaits | None = VirtualWaits()
+        self.pauses = self.waits.pauses
         self.sqs = boto3.client("sqs")
         with function_environment(self.environment):
             self._handler = load_function(TRACKER_CODE)
@@ -75,9 +75,9 @@ class Tracker:
     def handler(self, event: Any, context: Any) -> Any:
         """The real handler, in the tracker's environment."""
         with function_environment(self.environment):
-            if self.sleep is not None:
+            if self.waits is not None:
                 with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
-                    current_tracker().ges.sleep = self.sleep
+                    self.waits.install(current_tracker().ges)
             return self._handler(event, context)
 
     def invoke(self, event: Any) -> Any:

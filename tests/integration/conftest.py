@@ -30,6 +30,7 @@ from tests.stand_ins import (
     PROJECT,
     Function,
     Graphs,
+    VirtualWaits,
 )
 from tests.tokens import assert_no_token, canary_token
 from tests.tracker_stand_ins import Tracker, metrics_in
@@ -98,9 +99,8 @@ def function(stack: Stack) -> Function:
 @pytest.fixture
 def pauses(function: Function) -> list[float]:
     """The waits between GES attempts, recorded instead of slept."""
-    waited: list[float] = []
-    function.sleep = waited.append
-    return waited
+    function.waits = VirtualWaits()
+    return function.waits.pauses
 
 
 @pytest.fixture

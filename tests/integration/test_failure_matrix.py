@@ -19,7 +19,7 @@ import pytest
 
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
-from tests.stand_ins import MOVIES_BACKUP, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, VirtualWaits
 from tests.tokens import canary_token
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/m/"}
@@ -132,7 +132,7 @@ def test_a_queued_request_ends_in_one_place(
     monkeypatch: pytest.MonkeyPatch,
     case: Case,
 ) -> None:
-    function.sleep = lambda seconds: None
+    function.waits = VirtualWaits()
     monkeypatch.setenv("GES_TIMEOUT_SECONDS", "0.3")
     with monkeypatch.context() as during_the_fault:
         case.inject(Scene(function, ges, aws, during_the_fault))

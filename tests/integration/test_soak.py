@@ -354,7 +354,14 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     assert set(stranded.values()) <= {UNKNOWN}, "a valid request was dead-lettered (with this reason)"
     assert set(delivered) | set(stranded) == set(expected_paths)
     assert all(count == 1 for count in delivered.values()), "a job_id was sent downstream twice"
-    assert {body: code for body, code in dead.items() if body in poisoned} == poisoned
+    # A poison request that takes a lock (a valid request GES refuses) ends unknown instead of with GES's
+    # refusal when a killed invocation held its lock: it may have been sent.
+    refused = {body: code for body, code in dead.items() if body in poisoned}
+    assert {body: code for body, code in refused.items() if code != poisoned[body]} == {
+        body: UNKNOWN
+        for body, code in refused.items()
+        if code == UNKNOWN and poisoned[body].startswith("GES.")
+    }
     # The tracker: every started export's job announced exactly once, and nothing else announced.
     assert tracker_codes == [0] * TRACKERS
     assert untracked == [], "a started export's job has no completion event, or more than one"
