@@ -24,7 +24,7 @@ ROWS = {
     "bad_input_ges_calls": "GES calls made for an invalid input",
     "soak_messages": "queue messages in the soak (duplicates, poison, faults, 4 execution environments)",
     "soak_unknown_outcomes": "unknown outcomes injected in the soak (500s, answers too slow after sending, "
-    "killed invocations), each sent to GES once and dead-lettered as unknown",
+    "killed invocations), each sent to GES at most once and dead-lettered as unknown",
     "soak_lost": "requests lost in the soak (neither downstream nor dead-lettered)",
     "duplicate_exports": "duplicate exports (the same export started twice, or sent to GES twice after "
     "it may have started) in the soak",
