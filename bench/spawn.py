@@ -68,7 +68,9 @@ def run_child(
     settings: dict[str, str] | None = None,
 ) -> ChildRun:
     """One fresh interpreter (`python -I`: no user site, no PYTHON* variables, no script directory on
-    sys.path) with the function's environment only, `settings` changed in it."""
+    sys.path) with the function's environment only, `settings` changed in it; the queues are empty when
+    it starts (see StandIns.empty_queues)."""
+    stand_ins.empty_queues()
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         spec_file, result_file = Path(folder) / "spec.json", Path(folder) / "result.json"
         full_spec = {
