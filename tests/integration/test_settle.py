@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 import boto3
 import pytest
 
 from ges_backup_export.settlement import Settlement
+from local.aws_proxy import AwsFault, AwsProxy
 from local.fake_ges import FakeGes, Fault
 from local.lambda_runtime import ROOT
 from ops.settle import main
@@ -114,16 +116,8 @@ def test_an_abandoned_lock_is_settled_like_a_stored_unknown_outcome(
     function.invoke(REQUEST)
     (record,) = function.idempotency_records()
     details = {key: value for key, value in json.loads(record["data"])["message"].items() if key != "job_id"}
-    boto3.client("dynamodb").put_item(
-        TableName=function.stack.table_name,
-        Item={
-            "id": {"S": record["id"]},
-            "status": {"S": "INPROGRESS"},
-            "expiration": {"N": record["expiration"]},
-            "in_progress_expiration": {"N": "1"},
-            "data": {"S": json.dumps({"export": details})},
-        },
-    )
+    abandoned = {"status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": "1"}}
+    put_record(function, record, abandoned, {"export": details})
     reference = record["id"].partition("#")[2]
 
     listed = settle()[1]
@@ -166,6 +160,86 @@ def test_an_export_that_started_or_is_in_progress_cannot_be_settled(
     assert code == 1
     assert f"is not unknown: it started, as job {started['job_id']}" in out
     assert function.invoke(REQUEST) == started
+
+
+def test_a_lock_still_held_cannot_be_settled(
+    function: Function, graphs: Graphs, ges: FakeGes, settle: Any
+) -> None:
+    """The invocation holding it may still be exporting: nobody can say yet whether it started."""
+    function.invoke(REQUEST)
+    (record,) = function.idempotency_records()
+    details = {key: value for key, value in json.loads(record["data"])["message"].items() if key != "job_id"}
+    live = str(int((time.time() + 600) * 1000))
+    lock = {"status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": live}}
+    put_record(function, record, lock, {"export": details})
+
+    code, out = settle("not-started", record["id"].partition("#")[2])
+
+    assert code == 1
+    assert "is being handled right now; try again in a few minutes" in out
+
+
+def test_a_record_that_does_not_say_what_it_exports_is_refused_with_what_to_do_instead(
+    function: Function, graphs: Graphs, ges: FakeGes, settle: Any
+) -> None:
+    function.invoke(REQUEST)
+    (record,) = function.idempotency_records()
+    # A lock taken by a version that did not yet write the export's details into it, then abandoned.
+    abandoned = {"status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": "1"}}
+    put_record(function, record, abandoned, {})
+
+    code, out = settle("started", record["id"].partition("#")[2], "--job-id", JOB_ID)
+
+    assert code == 1
+    assert "does not say what it exports" in out
+    assert "delete the dead-lettered request instead" in out
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            AwsFault.error(400, "ConditionalCheckFailedException"),
+            "the export changed meanwhile (someone else settled it?); list again",
+        ),
+        (AwsFault.error(400, "ValidationException"), "the idempotency table failed"),
+        (AwsFault.dropped(), "the idempotency table failed"),
+    ],
+)
+def test_a_settlement_the_table_refuses_or_fails_changes_nothing(
+    function: Function,
+    graphs: Graphs,
+    ges: FakeGes,
+    aws: AwsProxy,
+    settle: Any,
+    fault: AwsFault,
+    message: str,
+) -> None:
+    reference = unknown_export(function, ges)
+    aws.inject("dynamodb.UpdateItem", fault, times=10)
+
+    code, out = settle("started", reference, "--job-id", JOB_ID)
+
+    assert code == 1
+    assert message in out
+    assert function.downstream() == []
+    assert [
+        unknown.reference
+        for unknown in Settlement(function.stack.table_name, boto3.client("dynamodb")).unknown()
+    ] == [reference]
+
+
+def put_record(function: Function, record: dict[str, str], state: dict[str, Any], data: object) -> None:
+    """Overwrite an export's idempotency record with `state` and `data`, keeping its key and expiry."""
+    boto3.client("dynamodb").put_item(
+        TableName=function.stack.table_name,
+        Item={
+            "id": {"S": record["id"]},
+            "expiration": {"N": record["expiration"]},
+            "data": {"S": json.dumps(data)},
+            **state,
+        },
+    )
 
 
 def test_the_command_line_finds_the_table_from_the_stack(
