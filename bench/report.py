@@ -51,7 +51,8 @@ def summary(results: dict[str, Any]) -> str:
         "Ours is the handler as shipped, with the template's environment (log level "
         f"{settings['log_level']}); the baseline makes the same calls with bare boto3 and requests "
         "(bench/baseline_handler.py). Both run against the same zero-latency local stand-ins (moto server "
-        "behind a counting proxy, the fake GES; both answering with TCP_NODELAY, see local/).",
+        "behind a counting proxy, the fake GES; both answering with TCP_NODELAY, see local/), each fresh "
+        "interpreter starting on empty queues (moto's SendMessage slows down as a queue fills).",
         "",
         *_table(
             ("figure", "ours", "baseline", "ratio", "goal", "met?"),
