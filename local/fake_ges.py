@@ -205,6 +205,7 @@ class Call:
     token_valid: bool
     status: int | None = None
     header_names: tuple[str, ...] = ()
+    received: float = field(default_factory=time.monotonic)  # when it was read (time.monotonic)
 
 
 @dataclass
