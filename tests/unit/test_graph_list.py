@@ -9,6 +9,7 @@ import pytest
 from ges_backup_export.bounded_http import BoundedSession
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.ges import LIST_PAGE_SIZE, GesClient
+from tests.doubles import JsonAnswer
 from tests.tokens import StaticTokens
 
 
@@ -21,17 +22,7 @@ class ScriptedSession:
 
     def request(self, method: str, url: str, **options: Any) -> Any:
         self.offsets.append(options["params"]["offset"])
-        return _Answer(self.pages[len(self.offsets) - 1])
-
-
-class _Answer:
-    status_code = 200
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._body = body
-
-    def json(self) -> dict[str, Any]:
-        return self._body
+        return JsonAnswer(self.pages[len(self.offsets) - 1])
 
 
 def listed(pages: list[dict[str, Any]]) -> tuple[list[str], list[int]]:

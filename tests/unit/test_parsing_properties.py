@@ -45,6 +45,7 @@ from ges_backup_export.triggers import (
     is_queue_event,
 )
 from tests import reliability
+from tests.doubles import JsonAnswer
 from tests.tokens import StaticTokens
 
 T = TypeVar("T")
@@ -526,17 +527,7 @@ class RecordingSession:
                 "backup_list": [{"id": "b-1", "status": "success", "end_timestamp": 1_795_000_000_000}],
             }
         )
-        return _Answer(answer)
-
-
-class _Answer:
-    status_code = 200
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._body = body
-
-    def json(self) -> dict[str, Any]:
-        return self._body
+        return JsonAnswer(answer)
 
 
 def ges_client(session: RecordingSession) -> GesClient:

@@ -7,6 +7,7 @@ import pytest
 
 from ges_backup_export.errors import ConfigurationError
 from ges_backup_export.settings import RotationSettings
+from tests.doubles import overridden
 
 PROJECT = "0a1b2c3d4e5f67890a1b2c3d4e5f6789"
 CREDENTIALS = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ges/iam-credentials-AbC123"
@@ -16,19 +17,14 @@ REQUIRED = ("IAM_ENDPOINT", "IAM_CREDENTIALS_SECRET_ID", "GES_ENDPOINT", "GES_PR
 
 def env(**overrides: str | None) -> dict[str, str]:
     """Every variable the template sets, with `overrides` set (or removed when None)."""
-    values = {
+    defaults = {
         "IAM_ENDPOINT": "https://iam.myhuaweicloud.com",
         "IAM_CREDENTIALS_SECRET_ID": CREDENTIALS,
         "GES_ENDPOINT": "https://ges.cn-north-4.myhuaweicloud.com",
         "GES_PROJECT_ID": PROJECT,
         "GES_TOKEN_SECRET_ID": TOKEN_SECRET,
     }
-    for name, value in overrides.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = value
-    return values
+    return overridden(defaults, overrides)
 
 
 def refused(**overrides: str | None) -> ConfigurationError:

@@ -13,6 +13,7 @@ from ges_backup_export.settings import (
     MAX_GES_CONCURRENCY,
     Settings,
 )
+from tests.doubles import overridden
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/ges-backup-export-downstream"
 DEAD_LETTERS = "https://sqs.eu-west-1.amazonaws.com/123456789012/ges-backup-export-dead-letters"
@@ -21,18 +22,13 @@ REQUIRED = ("GES_ENDPOINT", "GES_TOKEN_SECRET_ID", "IDEMPOTENCY_TABLE_NAME", "DO
 
 def env(**overrides: str | None) -> dict[str, str]:
     """The required variables, with `overrides` set (or removed when None)."""
-    values = {
+    defaults = {
         "GES_ENDPOINT": "https://ges.cn-north-4.myhuaweicloud.com",
         "GES_TOKEN_SECRET_ID": "ges-backup-export/token",
         "IDEMPOTENCY_TABLE_NAME": "ges-backup-export-idempotency",
         "DOWNSTREAM_QUEUE_URL": QUEUE,
     }
-    for name, value in overrides.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = value
-    return values
+    return overridden(defaults, overrides)
 
 
 def refused(**overrides: str | None) -> ConfigurationError:

@@ -16,6 +16,7 @@ from ges_backup_export.settings import (
     Settings,
     TrackerSettings,
 )
+from tests.doubles import overridden
 
 TRACKING = "https://sqs.eu-west-1.amazonaws.com/123456789012/ges-backup-export-tracking"
 TRACKING_DLQ = "https://sqs.eu-west-1.amazonaws.com/123456789012/ges-backup-export-tracking-dlq"
@@ -25,18 +26,13 @@ REQUIRED = ("GES_ENDPOINT", "GES_TOKEN_SECRET_ID", "IDEMPOTENCY_TABLE_NAME", "TR
 
 def tracker_env(**overrides: str | None) -> dict[str, str]:
     """The tracker's required variables, with `overrides` set (or removed when None)."""
-    values = {
+    defaults = {
         "GES_ENDPOINT": "https://ges.cn-north-4.myhuaweicloud.com",
         "GES_TOKEN_SECRET_ID": "ges-backup-export/token",
         "IDEMPOTENCY_TABLE_NAME": "ges-backup-export-idempotency",
         "TRACKING_QUEUE_URL": TRACKING,
     }
-    for name, value in overrides.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = value
-    return values
+    return overridden(defaults, overrides)
 
 
 def refused(**overrides: str | None) -> str:
