@@ -113,12 +113,7 @@ def test_an_abandoned_lock_is_settled_like_a_stored_unknown_outcome(
     function: Function, graphs: Graphs, ges: FakeGes, settle: Any
 ) -> None:
     """An invocation took the lock and died: nothing was stored but the lock, which carries the export."""
-    function.invoke(REQUEST)
-    (record,) = function.idempotency_records()
-    details = {key: value for key, value in json.loads(record["data"])["message"].items() if key != "job_id"}
-    abandoned = {"status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": "1"}}
-    put_record(function, record, abandoned, {"export": details})
-    reference = record["id"].partition("#")[2]
+    reference = exported_then_locked(function, lock_expires_ms=1)
 
     listed = settle()[1]
     code, _ = settle("started", reference, "--job-id", JOB_ID)
@@ -166,14 +161,9 @@ def test_a_lock_still_held_cannot_be_settled(
     function: Function, graphs: Graphs, ges: FakeGes, settle: Any
 ) -> None:
     """The invocation holding it may still be exporting: nobody can say yet whether it started."""
-    function.invoke(REQUEST)
-    (record,) = function.idempotency_records()
-    details = {key: value for key, value in json.loads(record["data"])["message"].items() if key != "job_id"}
-    live = str(int((time.time() + 600) * 1000))
-    lock = {"status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": live}}
-    put_record(function, record, lock, {"export": details})
+    reference = exported_then_locked(function, lock_expires_ms=int((time.time() + 600) * 1000))
 
-    code, out = settle("not-started", record["id"].partition("#")[2])
+    code, out = settle("not-started", reference)
 
     assert code == 1
     assert "is being handled right now; try again in a few minutes" in out
@@ -182,13 +172,10 @@ def test_a_lock_still_held_cannot_be_settled(
 def test_a_record_that_does_not_say_what_it_exports_is_refused_with_what_to_do_instead(
     function: Function, graphs: Graphs, ges: FakeGes, settle: Any
 ) -> None:
-    function.invoke(REQUEST)
-    (record,) = function.idempotency_records()
     # A lock taken by a version that did not yet write the export's details into it, then abandoned.
-    abandoned = {"status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": "1"}}
-    put_record(function, record, abandoned, {})
+    reference = exported_then_locked(function, lock_expires_ms=1, with_export=False)
 
-    code, out = settle("started", record["id"].partition("#")[2], "--job-id", JOB_ID)
+    code, out = settle("started", reference, "--job-id", JOB_ID)
 
     assert code == 1
     assert "does not say what it exports" in out
@@ -229,17 +216,25 @@ def test_a_settlement_the_table_refuses_or_fails_changes_nothing(
     ] == [reference]
 
 
-def put_record(function: Function, record: dict[str, str], state: dict[str, Any], data: object) -> None:
-    """Overwrite an export's idempotency record with `state` and `data`, keeping its key and expiry."""
+def exported_then_locked(function: Function, lock_expires_ms: int, *, with_export: bool = True) -> str:
+    """Export REQUEST, then make its record the lock of an invocation that has not finished it, expiring at
+    `lock_expires_ms` (Powertools' in-progress expiry, in ms), carrying the export's details (as the
+    function writes them) or nothing; returns the export's reference."""
+    function.invoke(REQUEST)
+    (record,) = function.idempotency_records()
+    message = json.loads(record["data"])["message"]
+    details = {key: value for key, value in message.items() if key != "job_id"}
     boto3.client("dynamodb").put_item(
         TableName=function.stack.table_name,
         Item={
             "id": {"S": record["id"]},
             "expiration": {"N": record["expiration"]},
-            "data": {"S": json.dumps(data)},
-            **state,
+            "status": {"S": "INPROGRESS"},
+            "in_progress_expiration": {"N": str(lock_expires_ms)},
+            "data": {"S": json.dumps({"export": details} if with_export else {})},
         },
     )
+    return str(record["id"]).partition("#")[2]
 
 
 def test_the_command_line_finds_the_table_from_the_stack(
