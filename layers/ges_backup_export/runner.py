@@ -62,7 +62,7 @@ class Runner:
             raise result.noting_request_time(entry.requested_at) if isinstance(entry, Submission) else result
         return dict(result)
 
-    def run_record(self, record: SQSRecord, deadline: Deadline, turns: ExportTurns | None = None) -> None:
+    def run_record(self, record: SQSRecord, deadline: Deadline, turns: ExportTurns) -> None:
         """One SQS record: returns when it is done or dead-lettered, raises to have SQS retry it. `turns`:
         the exports the invocation's other records are handling."""
         logger.thread_safe_append_keys(message_id=record.message_id)
@@ -79,7 +79,7 @@ class Runner:
             else:
                 entries = self._all_graphs.fan_out(batch, record.event_source_arn, deadline)
                 results = self._requests.run_each(
-                    entries, lambda entry: self._run_queued(entry, deadline, turns or ExportTurns())
+                    entries, lambda entry: self._run_queued(entry, deadline, turns)
                 )
             self._settle(record, results, at)
         finally:
