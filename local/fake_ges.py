@@ -20,7 +20,10 @@ when it equals the fake's own current token (for any project), or when the fake 
 ``issuer`` (:class:`TokenIssuer`) says it is valid; an issued token scoped to another project than the
 URL's then gets 400 ``GES.0016`` from GES (sections 5 and 6). Injected faults (:class:`Fault`) stand
 for the network and the gateway, so they apply before all of that: 429/5xx answers, slow answers,
-dropped connections, trickled answers. Nothing is ever printed or logged, and requests are recorded
+dropped connections, trickled answers; or after GES handled the request (an export accepted): an answer
+whose body cannot be decoded, garbage bytes instead of an answer (under TLS: bytes that are no TLS
+record), a connection reset. Given a TLS context (`tls`), it serves HTTPS (local/tls.py makes one).
+Nothing is ever printed or logged, and requests are recorded
 (:class:`Call`) with the names of their headers but no header value, so no token is ever kept.
 
 Assumptions where the GES docs are open (docs/open-questions.md):
@@ -56,6 +59,8 @@ import os
 import re
 import secrets
 import socket
+import ssl
+import struct
 import threading
 import time
 import uuid
@@ -116,6 +121,8 @@ BACKUP_STATUSES = ("success", "failed", "backing_up")  # section 2
 BACKUP_METHODS = ("manual", "auto")  # section 2 (SDK); "import" from one 2025 doc is not modelled
 DEFAULT_JOB_SCRIPT: tuple[str, ...] = ("success",)
 DEFAULT_FAIL_REASON = "Failed to export the backup to OBS."
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000  # valid JSON that Python's decoder refuses (RecursionError)
+GARBAGE = b"\x00\x15\x03 not an answer \xff\xfe\r\n\r\n"
 _DONE = ("success", "failed")  # the job statuses that end a job (section 3, Terraform's polling)
 # Section 3's filter value "waiting" for the jobs' status "pending" (an assumption: the docs leave it open).
 _JOB_STATUS_FILTER = {"waiting": "pending"}
@@ -164,6 +171,10 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     byte_pause: float = 0.0  # > 0: the answer is trickled, one byte per pause
+    # After GES handled the request: "garbage" bytes written straight on the socket (under TLS, below
+    # it) or a "reset" instead of the answer; or the answer's status and body replaced by `raw_body`.
+    after: str | None = None
+    raw_body: bytes | None = None
 
     @classmethod
     def http(cls, status: int, retry_after: float | None = None) -> Fault:
@@ -182,6 +193,23 @@ class Fault:
     @classmethod
     def dropped(cls) -> Fault:
         return cls(drop=True)
+
+    @classmethod
+    def garbage_after(cls) -> Fault:
+        """GES handles the request (an export starts), then garbage reaches the client instead of the
+        answer: under TLS, bytes that are no TLS record (the client's TLS layer fails while reading)."""
+        return cls(after="garbage")
+
+    @classmethod
+    def reset_after(cls) -> Fault:
+        """GES handles the request, then the connection is reset instead of answered."""
+        return cls(after="reset")
+
+    @classmethod
+    def undecodable(cls, status: int = 200, body: bytes | None = None) -> Fault:
+        """GES handles the request, then answers `status` with a body no JSON reader can decode (by
+        default a JSON array nested 100,000 deep)."""
+        return cls(status=status, raw_body=DEEP_JSON if body is None else body)
 
     @classmethod
     def trickle(cls, seconds_per_byte: float) -> Fault:
@@ -386,8 +414,10 @@ class FakeGes:
         port: int = 0,
         error_style: str = "snake",
         issuer: TokenIssuer | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._token = token or make_token()
+        self._tls = tls
         self._address = (host, port)
         self._error_style = "snake"
         self.error_style = error_style
@@ -414,7 +444,7 @@ class FakeGes:
         if self._server is not None:
             raise RuntimeError("FakeGes is already running")
         self._stopping.clear()
-        self._server = _Server(self._address, self)
+        self._server = _Server(self._address, self, self._tls)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-ges", daemon=True
         )
@@ -443,7 +473,7 @@ class FakeGes:
         if self._server is None:
             raise RuntimeError("FakeGes is not running")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host!s}:{port}"
 
     @property
     def error_style(self) -> str:
@@ -888,11 +918,19 @@ def seed_sample_graphs(fake: FakeGes) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], fake: FakeGes) -> None:
+    def __init__(self, address: tuple[str, int], fake: FakeGes, tls: ssl.SSLContext | None) -> None:
         self.fake = fake
+        self._tls = tls
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """A connection; under TLS its handshake is left to the handler's thread (`_Handler.setup`)."""
+        connection, address = super().get_request()
+        if self._tls is not None:
+            connection = self._tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -925,6 +963,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the server never prints (least of all a header)."""
 
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()  # a client that refuses the certificate ends it here
+        super().setup()
+
     def do_GET(self) -> None:
         with cast(_Server, self.server).fake._handling():
             self._handle()
@@ -954,10 +998,12 @@ class _Handler(BaseHTTPRequestHandler):
         status, reply, headers = self._answer(fake, fault, route is not None, project_id, dispatch)
         with fake._lock:
             call.status = status
-        if fault.byte_pause > 0:
+        if fault.after is not None:
+            self._break_off(fault.after)
+        elif fault.byte_pause > 0:
             self._trickle(fake, fault.byte_pause, status, reply, headers)
         else:
-            self._send(status, reply, headers)
+            self._send(status, reply, headers, fault.raw_body)
 
     def _answer(
         self,
@@ -969,7 +1015,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Json, dict[str, str]]:
         """Like the gateway: the fault, else 404 for an unknown API, else the token check (as of now,
         after any delay); then GES, which refuses an issued token of another project (GES.0016)."""
-        if fault.status is not None:
+        if fault.status is not None and fault.raw_body is None:
             return fault.status, fault.body or fake._fault_body(fault.status), fault.headers
         if not known_route:
             return 404, fake._fault_body(404), {}
@@ -984,7 +1030,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, reply = dispatch()
         except Exception as exc:  # a bug in the fake: answer it rather than print a traceback
             status, reply = 500, {"error_code": "FAKE.0500", "error_msg": f"fake_ges bug: {exc!r}"}
-        return status, reply, {}
+        return fault.status or status, reply, {}
 
     def _read_body(self) -> object:
         try:
@@ -1004,6 +1050,17 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def _break_off(self, how: str) -> None:
+        """Instead of the answer: garbage written on the socket itself (below TLS), or a reset."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            if how == "garbage":
+                os.write(self.connection.fileno(), GARBAGE)
+                self.connection.shutdown(socket.SHUT_RDWR)
+            else:  # a close with a zero linger time sends RST instead of FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+
     @staticmethod
     def _headers(payload: bytes, reply: Json, headers: dict[str, str]) -> list[tuple[str, str]]:
         request_id = str(reply.get("request_id") or uuid.uuid4().hex)
@@ -1012,8 +1069,8 @@ class _Handler(BaseHTTPRequestHandler):
             ("X-Request-Id", request_id), *headers.items(),
         ]  # fmt: skip
 
-    def _send(self, status: int, reply: Json, headers: dict[str, str]) -> None:
-        payload = json.dumps(reply).encode()
+    def _send(self, status: int, reply: Json, headers: dict[str, str], raw_body: bytes | None = None) -> None:
+        payload = json.dumps(reply).encode() if raw_body is None else raw_body
         try:
             self.send_response(status)
             for name, value in self._headers(payload, reply, headers):

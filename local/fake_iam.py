@@ -570,7 +570,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, reply, headers = fake._answer(fault, known_route, query, body)
         with fake._lock:
             call.status = status
-        self._send(status, reply, headers)
+        self._send(status, reply, headers, fault.raw_body)
 
     def _read_body(self) -> object:
         """The JSON body; None if empty, and for anything that is not JSON (the request is then invalid)."""
@@ -589,8 +589,8 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _send(self, status: int, reply: Json, headers: dict[str, str]) -> None:
-        payload = json.dumps(reply).encode()
+    def _send(self, status: int, reply: Json, headers: dict[str, str], raw_body: bytes | None = None) -> None:
+        payload = json.dumps(reply).encode() if raw_body is None else raw_body
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -1,10 +1,14 @@
 """Small stand-ins the unit tests share: a function's environment with some variables changed, and the
-answer of a session stub (what the GES client reads of a `requests.Response`)."""
+answer of a session stub (a `requests.Response` whose body is read as from a connection)."""
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Mapping
 from typing import Any
+
+import requests
 
 
 def overridden(values: Mapping[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
@@ -18,13 +22,10 @@ def overridden(values: Mapping[str, str], overrides: Mapping[str, str | None]) -
     return changed
 
 
-class JsonAnswer:
-    """A 200 answer whose body is `body`."""
-
-    status_code = 200
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._body = body
-
-    def json(self) -> dict[str, Any]:
-        return self._body
+def json_answer(body: dict[str, Any]) -> requests.Response:
+    """A 200 answer whose body is `body`, as JSON."""
+    response = requests.Response()
+    response.status_code = 200
+    response.headers["Content-Type"] = "application/json"
+    response.raw = io.BytesIO(json.dumps(body).encode())
+    return response

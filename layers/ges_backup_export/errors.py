@@ -39,7 +39,10 @@ class ExportError(Exception):
         return self
 
     def naming_graph(self, graph_id: str) -> ExportError:
-        """This error, its message starting with the graph it concerns: one graph of a `"*"` request."""
+        """This error, its message starting with the graph it concerns (one graph of a `"*"` request),
+        unless it names the graph already (GES's refusals do)."""
+        if self.message.startswith(f"graph {graph_id} "):
+            return self
         self.message = f"graph {graph_id}: {self.message}"
         self.args = (error_text(self.code, self.message),)
         return self

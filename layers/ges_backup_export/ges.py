@@ -2,13 +2,17 @@
 each answer means.
 
 Retrying is decided by whether GES could have started something:
-- 429, 502, 503, or a connection that failed before the request was sent: nothing started, so the call
-  is retried with backoff and jitter, honouring `Retry-After`, within the attempts and the time left;
-- 500, 504, or no complete answer within GES_TIMEOUT_SECONDS after the request was sent: the export may
-  have started, and GES has no idempotency key, so the export is never repeated (`ExportOutcomeUnknown`).
-  Reads (the backup list) are safe to repeat and are retried like the first group;
+- 429, 502, 503, or an exchange that failed before any byte of the request left (bounded_http): nothing
+  started, so the call is retried with backoff and jitter, honouring `Retry-After`, within the attempts
+  and the time left;
+- 500, 504, anything that went wrong once the request may have been sent (no whole answer within
+  GES_TIMEOUT_SECONDS, a reset or a TLS error while the answer is read), or an answer whose body is no
+  readable JSON object (however malformed, deep or large): the export may have started, and GES has no
+  idempotency key, so the export is never repeated (`ExportOutcomeUnknown`). Reads (the lists, a job's
+  status) are safe to repeat and are retried like the first group;
 - 401: the token is read again bypassing the cache and the call repeated once;
-- any other 4xx: GES refused; its own code and message are raised.
+- any other 4xx: GES refused; its own code and message are raised, naming the graph (or project) asked
+  about.
 
 Every request carries `Content-Type: application/json`, GETs included, as Huawei's own SDK sends it.
 """
@@ -20,14 +24,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from ges_backup_export.bounded_http import BoundedSession, ExchangeTimedOut, backoff, not_sent, retry_after
+from ges_backup_export.bounded_http import BoundedSession, ExchangeFailed, backoff, json_body, retry_after
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import (
     ExportOutcomeUnknown,
@@ -36,7 +40,7 @@ from ges_backup_export.errors import (
     InvalidRequest,
     TokenRejected,
 )
-from ges_backup_export.export_request import ExportIdentity
+from ges_backup_export.export_request import ALL_GRAPHS, ExportIdentity
 from ges_backup_export.ids import check_id
 from ges_backup_export.message_format import format_time
 from ges_backup_export.observability import logger
@@ -44,7 +48,7 @@ from ges_backup_export.token_source import TokenReader
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503})
 LIST_PAGE_SIZE = 100  # backups or graphs per page of a list call
-MAX_LIST_PAGES = 100
+MAX_LIST_PAGES = 100  # a list with more pages is an error naming it, never a list cut short
 _MAX_TEXT = 500
 # The spellings of an error body Huawei's SDK reads (huaweicloudsdkcore exception_handler), in its order.
 _ERROR_KEYS = (
@@ -69,9 +73,22 @@ class _Retry:
 class _Request:
     method: str
     path: str
+    about: str  # what GES is asked about, as its refusal starts: "graph g (project p)"
     body: dict[str, str] | None = None
     params: dict[str, int] = field(default_factory=dict)
     repeatable: bool = True  # whether sending it twice is harmless: reads are, the export is not
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """GES's answer: its status and its body when that is a JSON object (else None)."""
+
+    response: requests.Response
+    body: dict[str, Any] | None
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code
 
 
 class GesClient:
@@ -112,7 +129,8 @@ class GesClient:
         """Start exporting the backup; returns GES's job_id."""
         path = f"{_graph_path(export.project_id, export.graph_id)}/backups/export"
         body = {"backup_id": export.backup_id, "export_path": export.export_path}
-        answer = self._call(_Request("POST", path, body=body, repeatable=False), deadline)
+        request = _Request("POST", path, _graph(export), body=body, repeatable=False)
+        answer = self._call(request, deadline)
         job_id = answer.get("job_id")
         if not isinstance(job_id, str) or not job_id:
             raise ExportOutcomeUnknown(
@@ -125,17 +143,22 @@ class GesClient:
         """GES's view of one job (`status`, `begin_time`, `end_time`, `fail_reason`, ...); a job GES does
         not know is GesRefused with GES's code (GES.7007). Safe to repeat: retried like every read."""
         path = f"{_graph_path(project_id, graph_id)}/jobs/{quote(job_id, safe='')}/status"
-        return self._call(_Request("GET", path), deadline)
+        return self._call(_Request("GET", path, f"job {job_id} of {_about(project_id, graph_id)}"), deadline)
 
     def latest_successful_backup(
         self, project_id: str, graph_id: str, at: datetime, deadline: Deadline
     ) -> str:
         """The newest backup of the graph whose status is `success` and that finished (`end_timestamp`)
         at or before `at`, across all pages: every retry of one request resolves to the same backup."""
-        path = f"{_graph_path(project_id, graph_id)}/backups"
+        listing = _Listing(
+            _Request("GET", f"{_graph_path(project_id, graph_id)}/backups", _about(project_id, graph_id)),
+            "backup_list",
+            "backup_count",
+            InvalidRequest("backup_id", f"latest: the backup list of graph {graph_id} {_TOO_LONG}"),
+        )
         limit_ms = int(at.timestamp() * 1000)
         newest: tuple[int, int, str] | None = None
-        for backup in self._listed(path, "backup_list", "backup_count", deadline):
+        for backup in self._listed(listing, deadline):
             key = _finished_success(backup, limit_ms)
             newest = key if key is not None and (newest is None or key > newest) else newest
         if newest is None:
@@ -149,9 +172,14 @@ class GesClient:
     def list_graphs(self, project_id: str, deadline: Deadline) -> list[str]:
         """The ids of the project's graphs, across all pages, in GES's order, whatever their status (a graph
         that cannot export is for GES to refuse, with its reason). A read: retried like one."""
-        path = f"/v2/{quote(project_id, safe='')}/graphs"
+        listing = _Listing(
+            _Request("GET", f"/v2/{quote(project_id, safe='')}/graphs", f"project {project_id}"),
+            "graphs",
+            "graph_count",
+            InvalidRequest("graph_id", f'"{ALL_GRAPHS}": the graph list of project {project_id} {_TOO_LONG}'),
+        )
         ids: dict[str, None] = {}  # ordered, and a graph that moves between pages is listed once
-        for graph in self._listed(path, "graphs", "graph_count", deadline):
+        for graph in self._listed(listing, deadline):
             graph_id = graph.get("id") if isinstance(graph, dict) else None
             if isinstance(graph_id, str):
                 ids[graph_id] = None
@@ -164,7 +192,7 @@ class GesClient:
 
         The token rotation's test of a new token before it becomes current. A read: retried like one."""
         path = f"/v2/{quote(project_id, safe='')}/graphs"
-        self._call(_Request("GET", path, params={"offset": 0, "limit": 1}), deadline)
+        self._call(_Request("GET", path, f"project {project_id}", params={"offset": 0, "limit": 1}), deadline)
 
     @contextmanager
     def turn(self) -> Iterator[Turn]:
@@ -184,30 +212,31 @@ class GesClient:
             turn.end()
             self._held.turn = None
 
-    def _listed(self, path: str, items: str, count: str, deadline: Deadline) -> Iterator[object]:
-        """The items of a paged GES list (`items` in each page, their total in `count`), page after page,
-        the offset advancing by the items actually received."""
+    def _listed(self, listing: _Listing, deadline: Deadline) -> Iterator[object]:
+        """The items of a paged GES list, page after page, the offset advancing by the items actually
+        received; `listing.too_long` when it has more than MAX_LIST_PAGES pages."""
         offset = 0
         for _ in range(MAX_LIST_PAGES):
             params = {"offset": offset, "limit": LIST_PAGE_SIZE}
-            page = self._call(_Request("GET", path, params=params), deadline)
-            listed = page.get(items)
+            page = self._call(replace(listing.request, params=params), deadline)
+            listed = page.get(listing.items)
             listed = listed if isinstance(listed, list) else []
             yield from listed
             offset += len(listed)
-            total = page.get(count)
+            total = page.get(listing.count)
             if not listed or (isinstance(total, int) and offset >= total):
                 return
+        raise listing.too_long
 
     def _call(self, request: _Request, deadline: Deadline) -> dict[str, Any]:
         token = self._tokens.get()
-        response = self._exchange(request, deadline, token)
-        if response.status_code == 401:
+        answer = self._exchange(request, deadline, token)
+        if answer.status == 401:
             logger.warning("GES rejected the token; reading the secret again")
-            response = self._exchange(request, deadline, self._token_after(token))
-            if response.status_code == 401:
-                raise TokenRejected(f"{self._problem(response)} (again after the secret was read anew)")
-        return self._result(request, response)
+            answer = self._exchange(request, deadline, self._token_after(token))
+            if answer.status == 401:
+                raise TokenRejected(f"{self._problem(answer)} (again after the secret was read anew)")
+        return self._result(request, answer)
 
     def _token_after(self, rejected: str) -> str:
         """A token to try after GES rejected `rejected`: the secret read anew, once for all the requests
@@ -216,7 +245,7 @@ class GesClient:
             current = self._tokens.get()
             return current if current != rejected else self._tokens.get(refresh=True)
 
-    def _exchange(self, request: _Request, deadline: Deadline, token: str) -> requests.Response:
+    def _exchange(self, request: _Request, deadline: Deadline, token: str) -> _Answer:
         """Send until GES gives an answer that is not transient (a 401 is returned too), within the
         attempts and the time left."""
         problem = "no attempt was made"
@@ -235,7 +264,7 @@ class GesClient:
                 self._wait(attempt, outcome, deadline)
         raise GesUnavailable(f"{problem} (after {self._max_attempts} attempts)")
 
-    def _attempt(self, request: _Request, token: str) -> requests.Response | _Retry:
+    def _attempt(self, request: _Request, token: str) -> _Answer | _Retry:
         """GES's answer, or a transient failure to retry."""
         where = f"{request.method} {request.path}"
         try:
@@ -247,15 +276,18 @@ class GesClient:
                 params=request.params,
                 headers={"X-Auth-Token": token, "Content-Type": "application/json"},
             )
-        except ExchangeTimedOut as error:
-            return self._unanswered(request, f"{where}: {error}")
-        except requests.RequestException as error:
-            problem = f"{where} failed: {self._clean(f'{type(error).__name__}: {error}')}"
-            return _Retry(problem) if not_sent(error) else self._unanswered(request, problem)
-        if response.status_code in TRANSIENT_STATUSES or (request.repeatable and response.status_code >= 500):
+        except ExchangeFailed as error:
+            problem = f"{where} failed: {self._clean(str(error))}"
+            return self._unanswered(request, problem) if error.sent else _Retry(problem)
+        body = json_body(response)
+        answer = _Answer(response, body if isinstance(body, dict) else None)
+        if answer.status in TRANSIENT_STATUSES or (request.repeatable and answer.status >= 500):
             asked = retry_after(response.headers.get("Retry-After"))
-            return _Retry(self._problem(response), asked, throttled=response.status_code == 429)
-        return response
+            return _Retry(self._problem(answer), asked, throttled=answer.status == 429)
+        if 200 <= answer.status < 300 and answer.body is None:
+            problem = f"{where}: GES answered {answer.status} with a body that is no JSON object"
+            return self._unanswered(request, problem)
+        return answer
 
     def _unanswered(self, request: _Request, problem: str) -> _Retry:
         """The request may have reached GES but no answer came: fine to repeat a read, never an export."""
@@ -290,26 +322,27 @@ class GesClient:
         if left > 0:
             self.sleep(left)
 
-    def _result(self, request: _Request, response: requests.Response) -> dict[str, Any]:
+    def _result(self, request: _Request, answer: _Answer) -> dict[str, Any]:
         """The body of a successful answer; else the error it means."""
-        if 200 <= response.status_code < 300:
-            return _json_object(response)
-        if response.status_code >= 500:  # only a non-repeatable request gets here with a 5xx
-            raise ExportOutcomeUnknown(_unknown_outcome(self._problem(response)))
-        code, message = self._error(response)
-        raise GesRefused(response.status_code, code, message)
+        if 200 <= answer.status < 300 and answer.body is not None:
+            return answer.body
+        if answer.status >= 500:  # only a non-repeatable request gets here with a 5xx
+            raise ExportOutcomeUnknown(_unknown_outcome(self._problem(answer)))
+        code, message = self._error(answer)
+        raise GesRefused(answer.status, code, f"{request.about}: {message}")
 
-    def _problem(self, response: requests.Response) -> str:
-        code, message = self._error(response)
-        return f"GES answered {response.status_code} {code}: {message}"
+    def _problem(self, answer: _Answer) -> str:
+        code, message = self._error(answer)
+        return f"GES answered {answer.status} {code}: {message}"
 
-    def _error(self, response: requests.Response) -> tuple[str, str]:
+    def _error(self, answer: _Answer) -> tuple[str, str]:
         """GES's error code and message, in any spelling Huawei's SDK reads (docs/ges-api.md, section 5)."""
-        found = _find_error(_json_or_none(response), _MAX_ERROR_DEPTH)
+        found = _find_error(answer.body, _MAX_ERROR_DEPTH)
         if found is not None:
             code, message = found
             return self._clean(code)[:64], self._clean(message)
-        return f"GesHttp{response.status_code}", self._clean(f"{response.reason}: {response.text}")
+        response = answer.response
+        return f"GesHttp{answer.status}", self._clean(f"{response.reason}: {response.text}")
 
     def _clean(self, text: str) -> str:
         return self._tokens.scrub(text)[:_MAX_TEXT]
@@ -329,14 +362,15 @@ class Turn:
 
 
 def _find_error(body: object, depth: int) -> tuple[str, str] | None:
-    """The first (code, message) pair in `body` or in the objects nested in it, as the SDK looks."""
+    """The first (code, message) pair in `body` or in the objects nested in it, as the SDK looks. Only a
+    string or a number is a code or a message (str() of an object nested deeply enough would raise)."""
     if not isinstance(body, dict) or depth < 0:
         return None
     for code_key, message_key in _ERROR_KEYS:
-        if body.get(code_key) not in (None, "") and message_key in body:
+        if _scalar(body.get(code_key)) and _scalar(body.get(message_key), empty=True):
             return str(body[code_key]), str(body[message_key])
     for code_key, _ in _ERROR_KEYS:
-        if body.get(code_key) not in (None, ""):
+        if _scalar(body.get(code_key)):
             return str(body[code_key]), ""
     for value in body.values():
         found = _find_error(value, depth - 1)
@@ -355,24 +389,41 @@ def _finished_success(backup: object, limit_ms: int) -> tuple[int, int, str] | N
     return end, _int(backup.get("start_timestamp")), backup["id"]
 
 
+def _scalar(value: object, *, empty: bool = False) -> bool:
+    return isinstance(value, str | int | float) and (empty or value != "")
+
+
 def _graph_path(project_id: str, graph_id: str) -> str:
     return f"/v2/{quote(project_id, safe='')}/graphs/{quote(graph_id, safe='')}"
 
 
+def _about(project_id: str, graph_id: str) -> str:
+    return f"graph {graph_id} (project {project_id})"
+
+
+def _graph(export: ExportIdentity) -> str:
+    return _about(export.project_id, export.graph_id)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A paged GES list: its request, the key of each page's items and of their total, and the error for
+    a list with more pages than the client reads."""
+
+    request: _Request
+    items: str
+    count: str
+    too_long: InvalidRequest
+
+
+_TOO_LONG = (
+    f"has more than {MAX_LIST_PAGES} pages of {LIST_PAGE_SIZE}, more than the client reads: "
+    "acting on part of it could pick the wrong one"
+)
+
+
 def _unknown_outcome(problem: str) -> str:
     return f"{problem.rstrip('.')}. The request was sent, so GES may have started the export"
-
-
-def _json_or_none(response: requests.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _json_object(response: requests.Response) -> dict[str, Any]:
-    body = _json_or_none(response)
-    return body if isinstance(body, dict) else {}
 
 
 def _int(value: object) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from ges_backup_export.bounded_http import BoundedSession, ExchangeTimedOut, backoff, retry_after
+from ges_backup_export.bounded_http import BoundedSession, ExchangeFailed, backoff, json_body, retry_after
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import (
     ConfigurationError,
@@ -159,10 +159,8 @@ class IamClient:
                 json=body,
                 headers={"Content-Type": "application/json;charset=utf8"},
             )
-        except ExchangeTimedOut as error:
-            return _Retry(f"{where}: {error}")
-        except requests.RequestException as error:
-            return _Retry(f"{where} failed: {self._clean(f'{type(error).__name__}: {error}')}")
+        except ExchangeFailed as error:  # sent or not: a second token request is harmless
+            return _Retry(f"{where} failed: {self._clean(str(error))}")
         if response.status_code == 429 or response.status_code >= 500:
             asked = retry_after(response.headers.get("Retry-After"))
             return _Retry(f"IAM answered {response.status_code}: {self._message(response)}", asked)
@@ -187,7 +185,7 @@ class IamClient:
         self._scrubber.add(token)
         if not token.isascii() or not token.isprintable() or " " in token:
             raise IamAnswerInvalid("the X-Subject-Token IAM sent holds characters a header cannot carry")
-        body = _json_or_none(response)
+        body = json_body(response)
         scoped = _dig(body, "token", "project", "id")
         if scoped is not None and scoped != project_id:
             raise IamAnswerInvalid(
@@ -197,7 +195,7 @@ class IamClient:
 
     def _message(self, response: requests.Response) -> str:
         """IAM's error title and message; the raw answer when it is not in IAM's format."""
-        error = _dig(_json_or_none(response), "error")
+        error = _dig(json_body(response), "error")
         message = _dig(error, "message")
         if isinstance(message, str):
             title = _dig(error, "title")
@@ -240,10 +238,3 @@ def _dig(value: object, *keys: str) -> object:
             return None
         value = value.get(key)
     return value
-
-
-def _json_or_none(response: requests.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None

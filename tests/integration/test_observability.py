@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local.fake_ges import FakeGes, Fault
-from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, sample_event
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event
 from tests.tokens import CANARY
 
 Logs = Callable[[], list[dict[str, Any]]]
@@ -68,7 +68,7 @@ def test_a_token_echoed_by_ges_is_scrubbed_from_errors_logs_and_dead_letters(
     function.send_to_input(REQUEST)
     function.poller().drain()
 
-    assert error.message == "Incorrect parameter: header X-Auth-Token=***"
+    assert error.message == f"graph movies (project {PROJECT}): Incorrect parameter: header X-Auth-Token=***"
     (dead,) = function.take("InputDeadLetterQueue")
     assert dead.attributes["error_message"] == error.message
     assert CANARY not in repr(function_logs())

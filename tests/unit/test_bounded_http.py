@@ -1,34 +1,29 @@
 """The retry timing and the exchange classification shared by the HTTP clients: Retry-After, backoff,
-and "certainly not sent"."""
+and whether a failed exchange may have been sent."""
 
 from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 import requests
-from urllib3.connection import HTTPConnection
-from urllib3.connectionpool import HTTPConnectionPool
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
-from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from ges_backup_export.bounded_http import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_MAX_SECONDS,
+    MAX_ANSWER_BYTES,
+    BoundedSession,
+    ExchangeFailed,
     backoff,
-    not_sent,
     retry_after,
 )
+from local.fake_ges import FakeGes, Fault
+from local.tls import LocalTls, local_tls
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 SAMPLES = 2000
@@ -160,71 +155,91 @@ def test_backoff_uses_the_random_source_it_is_given() -> None:
     assert first == second
 
 
-# --- not_sent --------------------------------------------------------------------------------------
+# --- whether the request was sent --------------------------------------------------------------
+# Told by the connection itself, over real sockets: the same SSL error or reset means "not sent" during
+# the handshake and "sent" while the answer is read.
 
 
-POOL = HTTPConnectionPool("127.0.0.1", 9)
-CONNECTION = HTTPConnection("127.0.0.1", 9)
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> LocalTls:
+    return local_tls(Path(tmp_path_factory.mktemp("tls")))
 
 
-def wrapped(reason: Exception) -> MaxRetryError:
-    """What urllib3 raises when an attempt fails and no retry is left."""
-    return MaxRetryError(POOL, URL, reason=reason)
+@pytest.fixture(scope="module")
+def fake_server(tls: LocalTls) -> Iterator[FakeGes]:
+    with FakeGes(tls=tls.server) as server:
+        yield server
 
 
-NOT_SENT = [
-    pytest.param(
-        requests.ConnectionError(wrapped(NewConnectionError(CONNECTION, "[Errno 111] Connection refused"))),
-        id="connection-refused",
-    ),
-    pytest.param(
-        requests.ConnectionError(
-            wrapped(NameResolutionError("ges.invalid", CONNECTION, socket.gaierror(-2, "Name unknown")))
-        ),
-        id="name-not-resolved",
-    ),
-    pytest.param(
-        requests.ConnectTimeout(wrapped(ConnectTimeoutError(CONNECTION, "connect timed out"))),
-        id="connect-timeout",
-    ),
-    pytest.param(requests.ConnectTimeout(), id="bare-connect-timeout"),
-    pytest.param(
-        requests.exceptions.SSLError(wrapped(Urllib3SSLError("certificate verify failed"))), id="tls-failure"
-    ),
-]
-
-MAYBE_SENT = [
-    pytest.param(
-        requests.ConnectionError(wrapped(ProtocolError("Connection aborted.", ConnectionResetError(104)))),
-        id="protocol-error-after-retries",
-    ),
-    pytest.param(
-        requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104))),
-        id="protocol-error",
-    ),
-    pytest.param(
-        requests.ReadTimeout(ReadTimeoutError(POOL, URL, "Read timed out. (read timeout=10)")),
-        id="read-timeout",
-    ),
-    pytest.param(requests.ReadTimeout(), id="bare-read-timeout"),
-    pytest.param(requests.ConnectionError(), id="bare-connection-error"),
-    pytest.param(requests.ConnectionError("connection failed"), id="connection-error-with-text"),
-    pytest.param(requests.exceptions.ChunkedEncodingError("incomplete"), id="chunked-encoding"),
-    pytest.param(requests.RequestException("other"), id="other"),
-    pytest.param(
-        requests.RequestException(wrapped(NewConnectionError(CONNECTION, "refused"))),
-        id="new-connection-reason-outside-a-connection-error",
-    ),
-]
+@pytest.fixture
+def fake(fake_server: FakeGes) -> FakeGes:
+    fake_server.reset()
+    return fake_server
 
 
-@pytest.mark.parametrize("error", NOT_SENT)
-def test_failure_before_the_request_was_sent_is_not_sent(error: requests.RequestException) -> None:
-    assert not_sent(error) is True
+def failed_exchange(url: str, ca_bundle: str | None, seconds: float = 2.0) -> ExchangeFailed:
+    verify: str | bool = ca_bundle if ca_bundle is not None else True
+    with pytest.raises(ExchangeFailed) as raised:
+        BoundedSession().send("POST", url + URL, seconds=seconds, json={}, verify=verify)
+    return raised.value
 
 
-@pytest.mark.parametrize("error", MAYBE_SENT)
-def test_failure_that_may_follow_the_request_is_not_certainly_unsent(
-    error: requests.RequestException,
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_a_refused_connection_was_not_sent() -> None:
+    assert failed_exchange(f"http://127.0.0.1:{closed_port()}", None).sent is False
+
+
+def test_a_tls_handshake_that_failed_was_not_sent(fake: FakeGes) -> None:
+    error = failed_exchange(fake.url, None)  # the system's CAs do not know the stand-in's
+
+    assert error.sent is False
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error)
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault.garbage_after(), id="tls-garbage-after-the-request"),
+        pytest.param(Fault.reset_after(), id="reset-after-the-request"),
+        pytest.param(Fault.slow(3.0), id="no-answer-in-time"),
+        pytest.param(Fault.trickle(0.05), id="answer-trickling-past-the-budget"),
+        pytest.param(Fault.undecodable(200, b"x" * (MAX_ANSWER_BYTES + 1)), id="answer-too-large"),
+    ],
+)
+def test_a_failure_once_the_request_went_out_may_have_been_sent(
+    fake: FakeGes, tls: LocalTls, fault: Fault
 ) -> None:
-    assert not_sent(error) is False
+    fake.inject(fault, route="any")
+
+    error = failed_exchange(fake.url, tls.ca_bundle, seconds=1.0)
+
+    assert error.sent is True
+    assert len(fake.calls) == 1
+
+
+def test_an_exchange_that_fails_on_a_kept_alive_connection_may_have_been_sent(
+    fake: FakeGes, tls: LocalTls
+) -> None:
+    session = BoundedSession()
+    first = session.send("GET", fake.url + "/v2/p/graphs", seconds=2.0, verify=tls.ca_bundle)
+    assert first.status_code == 401  # answered: the connection stays open for the next exchange
+    fake.inject(Fault.reset_after(), route="any")
+
+    with pytest.raises(ExchangeFailed) as raised:
+        session.send("POST", fake.url + URL, seconds=2.0, json={}, verify=tls.ca_bundle)
+
+    assert raised.value.sent is True
+
+
+def test_a_session_of_a_test_s_own_cannot_tell_so_every_failure_may_have_been_sent() -> None:
+    with pytest.raises(ExchangeFailed) as raised:
+        BoundedSession(requests.Session()).send("GET", f"http://127.0.0.1:{closed_port()}/", seconds=1.0)
+
+    assert raised.value.sent is True

@@ -8,8 +8,9 @@ import pytest
 
 from ges_backup_export.bounded_http import BoundedSession
 from ges_backup_export.deadline import Deadline
-from ges_backup_export.ges import LIST_PAGE_SIZE, GesClient
-from tests.doubles import JsonAnswer
+from ges_backup_export.errors import InvalidRequest
+from ges_backup_export.ges import LIST_PAGE_SIZE, MAX_LIST_PAGES, GesClient
+from tests.doubles import json_answer
 from tests.tokens import StaticTokens
 
 
@@ -22,7 +23,7 @@ class ScriptedSession:
 
     def request(self, method: str, url: str, **options: Any) -> Any:
         self.offsets.append(options["params"]["offset"])
-        return JsonAnswer(self.pages[len(self.offsets) - 1])
+        return json_answer(self.pages[len(self.offsets) - 1])
 
 
 def listed(pages: list[dict[str, Any]]) -> tuple[list[str], list[int]]:
@@ -69,3 +70,19 @@ def test_an_item_without_an_id_is_left_out_and_the_others_kept() -> None:
     ids, _ = listed([{"graph_count": 3, "graphs": [{"name": "no-id"}, *graphs("a", 42)]}])
 
     assert ids == ["a"]
+
+
+def test_a_list_with_more_pages_than_the_client_reads_is_an_error_naming_it_never_cut_short() -> None:
+    full_pages = [
+        {"graph_count": 50_000, "graphs": graphs(*(f"g{page}-{index}" for index in range(LIST_PAGE_SIZE)))}
+        for page in range(MAX_LIST_PAGES)
+    ]
+
+    with pytest.raises(InvalidRequest) as raised:
+        listed(full_pages)
+
+    assert raised.value.field == "graph_id"
+    pages = f"{MAX_LIST_PAGES} pages of {LIST_PAGE_SIZE}"
+    assert raised.value.message.startswith(
+        f'graph_id: "*": the graph list of project p-1 has more than {pages}'
+    )

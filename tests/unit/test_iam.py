@@ -26,6 +26,7 @@ from ges_backup_export.errors import (
 )
 from ges_backup_export.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials, IssuedToken
 from ges_backup_export.scrubbing import Scrubber
+from local.fake_ges import DEEP_JSON
 from local.fake_iam import TOKENS_PATH, USER_LOCKED, WRONG_CREDENTIALS, FakeIam, Fault, iam_error
 from tests.tokens import CANARY, assert_no_token, canary_token
 
@@ -388,3 +389,29 @@ def test_an_issued_token_never_shows_in_its_repr() -> None:
     issued = IssuedToken(canary_token(), "2026-11-30T02:00:00.000000Z", PROJECT)
 
     assert_no_token(repr(issued))
+
+
+# --- answers no JSON reader can decode --------------------------------------------------------------
+
+
+def test_a_token_answer_whose_body_cannot_be_decoded_is_invalid_not_a_crash(
+    client: IamClient, iam: FakeIam
+) -> None:
+    iam.inject(Fault(status=201, raw_body=DEEP_JSON, headers={"X-Subject-Token": canary_token()}))
+
+    error = failing(client)
+
+    assert isinstance(error, IamAnswerInvalid)
+    assert error.message == "IAM's answer has no token.expires_at"
+
+
+def test_an_error_whose_body_cannot_be_decoded_is_retried_then_iam_is_unavailable(
+    client: IamClient, iam: FakeIam, pauses: list[float]
+) -> None:
+    iam.inject(Fault(status=500, raw_body=DEEP_JSON), times=IAM_MAX_ATTEMPTS)
+
+    error = failing(client)
+
+    assert isinstance(error, IamUnavailable)
+    assert error.message.startswith("IAM answered 500: Internal Server Error: [[[")
+    assert len(pauses) == IAM_MAX_ATTEMPTS - 1

@@ -4,6 +4,7 @@ header, and the endpoint only from GES_ENDPOINT (https, or http for a loopback h
 from __future__ import annotations
 
 import ast
+import io
 import ipaddress
 import re
 from pathlib import Path
@@ -49,7 +50,7 @@ class RecordingAdapter(BaseAdapter):
         response = requests.Response()
         response.status_code = self.status
         response.headers.update({"Content-Type": "application/json", **self.headers})
-        response._content = b'{"job_id": "ff8080815f9a3c84015f9a438ff70001"}'
+        response.raw = io.BytesIO(b'{"job_id": "ff8080815f9a3c84015f9a438ff70001"}')
         response.url = request.url or ""
         response.request = request
         return response
