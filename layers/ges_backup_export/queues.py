@@ -122,8 +122,7 @@ def send_downstream(queue: SqsQueue, message: DownstreamMessage, delay_seconds: 
     )
 
 
-def send_dead_letter(
-    queue: SqsQueue,
+def dead_letter(
     body: str,
     code: str,
     reason: str,
@@ -131,15 +130,32 @@ def send_dead_letter(
     group_id: str,
     deduplication_id: str,
     requested_at: datetime | None = None,
-) -> None:
+) -> Outgoing:
     """A message that can never succeed, `body` unchanged, with its reason in attributes (`error_code`,
     `error_message`) and its reference time (`requested_at`), which a redrive keeps."""
     attributes = {ERROR_CODE: code}
     if requested_at is not None:
         attributes[REQUESTED_AT] = format_time(requested_at)
     attributes[ERROR_MESSAGE] = _fitting_reason(body, attributes, reason[:MAX_REASON_LENGTH])
-    queue.send(body, group_id=group_id, deduplication_id=deduplication_id, attributes=attributes)
-    logger.error("request sent to the dead-letter queue", extra={"error_code": code})
+    return Outgoing(body, group_id, deduplication_id, attributes)
+
+
+def send_dead_letters(queue: SqsQueue, letters: list[Outgoing]) -> None:
+    """Send the dead letters (one call per ten), each logged with its reason's code."""
+    if len(letters) == 1:
+        (letter,) = letters
+        queue.send(
+            letter.body,
+            group_id=letter.group_id,
+            deduplication_id=letter.deduplication_id,
+            attributes=letter.attributes,
+        )
+    else:
+        queue.send_all(letters)
+    for letter in letters:
+        logger.error(
+            "request sent to the dead-letter queue", extra={"error_code": letter.attributes[ERROR_CODE]}
+        )
 
 
 def _fitting_reason(body: str, attributes: dict[str, str], reason: str) -> str:

@@ -28,7 +28,7 @@ from ges_backup_export.message_format import (
     DownstreamMessage,
 )
 from ges_backup_export.observability import log_failure, logger
-from ges_backup_export.queues import SqsQueue, send_dead_letter
+from ges_backup_export.queues import Outgoing, SqsQueue, dead_letter, send_dead_letters
 from ges_backup_export.triggers import Batch, Submission, batch_from_body, batch_from_event, record_time
 
 Result = DownstreamMessage | ExportError
@@ -70,9 +70,10 @@ class Runner:
             attribute = record.message_attributes[REQUESTED_AT]  # None when absent
             requested_at = attribute.string_value if attribute else None
             at = now = datetime.now(UTC)
+            batch: Batch | None = None
             try:
                 at = record_time(requested_at, record.attributes.sent_timestamp, now)
-                batch = batch_from_body(record.body, at)
+                batch = batch_from_body(record.body, at, now)
             except InvalidRequest as error:
                 _failed(error)
                 results: list[Result | FannedOut] = [error]
@@ -81,7 +82,7 @@ class Runner:
                 results = self._requests.run_each(
                     entries, lambda entry: self._run_queued(entry, deadline, turns)
                 )
-            self._settle(record, results, at)
+            self._settle(record, batch, results, at)
         finally:
             logger.thread_safe_remove_keys(["message_id"])
 
@@ -105,7 +106,12 @@ class Runner:
         finally:
             logger.thread_safe_remove_keys(["graph_id", "backup_id"])
 
-    def _settle(self, record: SQSRecord, results: Sequence[Result | FannedOut], at: datetime) -> None:
+    def _settle(
+        self, record: SQSRecord, batch: Batch | None, results: Sequence[Result | FannedOut], at: datetime
+    ) -> None:
+        """A record whose every request ended (or could never succeed) returns; one that a retry may fix
+        raises, for SQS to deliver again. What can never succeed is dead-lettered: the record's body
+        unchanged, or, for a list, each failed request alone (what succeeded is not sent with it)."""
         failures = _failures(results)
         if not failures:
             return
@@ -114,15 +120,24 @@ class Runner:
             raise retryable[0]
         if self._dead_letter is None:
             raise failures[0][1]
-        _send_dead_letter(
-            self._dead_letter,
-            record.body,
-            failures,
-            single=len(results) == 1,
-            group_id=record.attributes.message_group_id or record.message_id,
-            deduplication_id=record.message_id,
-            requested_at=at,
-        )
+        group_id = record.attributes.message_group_id or record.message_id
+        if batch is None or not batch.is_list:
+            error = failures[0][1]
+            letter = dead_letter(
+                record.body,
+                error.code,
+                error.message,
+                group_id=group_id,
+                deduplication_id=record.message_id,
+                requested_at=at,
+            )
+            send_dead_letters(self._dead_letter, [letter])
+            return
+        letters = [
+            _letter(batch, index, error, group_id, f"{record.message_id}-{index}")
+            for index, error in failures
+        ]
+        send_dead_letters(self._dead_letter, letters)
 
     def _keep_failed_entries(self, batch: Batch, results: list[Result]) -> None:
         """A list returns its per-entry errors, which an asynchronous caller never reads: keep its failed
@@ -135,35 +150,20 @@ class Runner:
             if batch.scheduled:
                 raise failures[0][1]
             return
-        body = batch.replay_body()
-        digest = hashlib.sha256(body.encode()).hexdigest()
-        _send_dead_letter(
-            self._dead_letter, body, failures, single=False, group_id="schedule", deduplication_id=digest
-        )
+        letters = []
+        for index, error in failures:
+            digest = hashlib.sha256(batch.replay_body(index).encode()).hexdigest()
+            letters.append(_letter(batch, index, error, "schedule", digest))
+        send_dead_letters(self._dead_letter, letters)
 
 
-def _send_dead_letter(
-    queue: SqsQueue,
-    body: str,
-    failures: list[tuple[int, ExportError]],
-    *,
-    single: bool,
-    group_id: str,
-    deduplication_id: str,
-    requested_at: datetime | None = None,
-) -> None:
-    """Send `body` with the reason of its first failure (a list's reason names each failed entry), and
-    a queue record's reference time, so that a redrive resolves its placeholders the same."""
-    first = failures[0][1]
-    reason = first.message if single else "; ".join(f"exports[{i}]: {e}" for i, e in failures)
-    send_dead_letter(
-        queue,
-        body,
-        first.code,
-        reason,
-        group_id=group_id,
-        deduplication_id=deduplication_id,
-        requested_at=requested_at,
+def _letter(batch: Batch, index: int, error: ExportError, group_id: str, deduplication_id: str) -> Outgoing:
+    """Failed request `index` of a list as a message of its own, which the function accepts when redriven
+    (so a list of any length, a `"*"` over any number of graphs, dead-letters what failed and nothing
+    else); its reason says where in the list it was."""
+    reason = f"exports[{index}]: {error}"
+    return dead_letter(
+        batch.replay_body(index), error.code, reason, group_id=group_id, deduplication_id=deduplication_id
     )
 
 

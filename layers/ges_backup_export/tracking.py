@@ -35,7 +35,7 @@ from ges_backup_export.message_format import (
     format_time,
 )
 from ges_backup_export.observability import log_failure, logger
-from ges_backup_export.queues import SqsQueue, send_dead_letter, send_downstream
+from ges_backup_export.queues import SqsQueue, dead_letter, send_dead_letters, send_downstream
 from ges_backup_export.settings import MAX_DELAY_SECONDS
 
 ENDED = {"success": SUCCEEDED, "failed": FAILED}
@@ -203,11 +203,11 @@ class TrackingRunner:
         log_failure(error)
         if self._dead_letter is None:
             raise error
-        send_dead_letter(
-            self._dead_letter,
+        letter = dead_letter(
             record.body,
             error.code,
             error.message,
             group_id=record.attributes.message_group_id or record.message_id,
             deduplication_id=record.message_id,
         )
+        send_dead_letters(self._dead_letter, [letter])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +23,8 @@ from ges_backup_export.export_request import ExportRequest, parse_request, parse
 from ges_backup_export.message_format import REQUESTED_AT, format_time, is_envelope
 
 MAX_EXPORTS_PER_EVENT = 100
+# The latest a request's scheduled_time may be after the invocation's clock (clocks drift a little).
+MAX_SCHEDULED_AHEAD = timedelta(minutes=5)
 
 
 class Trigger(StrEnum):
@@ -56,15 +58,14 @@ class Batch:
             isinstance(entry, Submission) and entry.trigger is Trigger.SCHEDULE for entry in self.entries
         )
 
-    def replay_body(self) -> str:
-        """The requests as one queue message body that resolves to the same exports when redriven: each
-        checked request keeps its reference time as `scheduled_time`."""
-        replayed: list[object] = []
-        for raw, entry in zip(self.raw_entries, self.entries, strict=True):
-            if isinstance(entry, Submission) and isinstance(raw, dict):
-                raw = {**raw, "scheduled_time": format_time(entry.requested_at)}
-            replayed.append(raw)
-        return json.dumps({"exports": replayed})
+    def replay_body(self, index: int) -> str:
+        """Entry `index` as a queue message body of its own that resolves to the same export when redriven:
+        a checked request keeps its reference time as `scheduled_time` (one that failed its checks is
+        kept as it came, for a person to read)."""
+        raw, entry = self.raw_entries[index], self.entries[index]
+        if isinstance(entry, Submission) and isinstance(raw, dict):
+            raw = {**raw, "scheduled_time": format_time(entry.requested_at)}
+        return json.dumps(raw)
 
 
 def is_queue_event(event: object) -> bool:
@@ -93,17 +94,17 @@ def batch_from_event(event: object, now: datetime) -> Batch:
                 "detail",
                 "the EventBridge event carries no export request; give the rule an export request as Input",
             )
-        return _batch(detail, Trigger.SCHEDULE, tick, "detail")
-    return _batch(event, Trigger.DIRECT, now, "")
+        return _batch(detail, _Arrival(Trigger.SCHEDULE, tick, now), "detail")
+    return _batch(event, _Arrival(Trigger.DIRECT, now, now), "")
 
 
-def batch_from_body(body: str, sent_at: datetime) -> Batch:
-    """The requests of one SQS message body."""
+def batch_from_body(body: str, sent_at: datetime, now: datetime) -> Batch:
+    """The requests of one SQS message body, received `now`."""
     try:
         value = json.loads(body)
     except (ValueError, RecursionError) as error:
         raise InvalidRequest("body", f"is not valid JSON ({type(error).__name__})") from None
-    return _batch(value, Trigger.QUEUE, sent_at, "")
+    return _batch(value, _Arrival(Trigger.QUEUE, sent_at, now), "")
 
 
 def record_time(requested_at: str | None, epoch_ms: str | None, now: datetime) -> datetime:
@@ -118,16 +119,24 @@ def record_time(requested_at: str | None, epoch_ms: str | None, now: datetime) -
         return now
 
 
-def _batch(value: object, trigger: Trigger, default_time: datetime, where: str) -> Batch:
+@dataclass(frozen=True)
+class _Arrival:
+    """How a request arrived: its trigger, the time it resolves against unless it names one, and the
+    invocation's own clock."""
+
+    trigger: Trigger
+    default_time: datetime
+    now: datetime
+
+
+def _batch(value: object, arrival: _Arrival, where: str) -> Batch:
     if isinstance(value, dict) and "exports" in value:
-        entries = _entries(value, trigger, default_time, where)
-        return Batch(entries, is_list=True, trigger=trigger, raw_entries=list(value["exports"]))
-    return Batch([_submission(value, trigger, default_time, where)], False, trigger, [value])
+        entries = _entries(value, arrival, where)
+        return Batch(entries, is_list=True, trigger=arrival.trigger, raw_entries=list(value["exports"]))
+    return Batch([_submission(value, arrival, where)], False, arrival.trigger, [value])
 
 
-def _entries(
-    value: dict[str, Any], trigger: Trigger, default_time: datetime, where: str
-) -> list[Submission | ExportError]:
+def _entries(value: dict[str, Any], arrival: _Arrival, where: str) -> list[Submission | ExportError]:
     field = field_name(where, "exports")
     extra = sorted(key for key in value if key != "exports")
     if extra:
@@ -138,16 +147,23 @@ def _entries(
     entries: list[Submission | ExportError] = []
     for index, entry in enumerate(exports):
         try:
-            entries.append(_submission(entry, trigger, default_time, f"{field}[{index}]"))
+            entries.append(_submission(entry, arrival, f"{field}[{index}]"))
         except InvalidRequest as error:
             entries.append(error)
     return entries
 
 
-def _submission(value: object, trigger: Trigger, default_time: datetime, where: str) -> Submission:
+def _submission(value: object, arrival: _Arrival, where: str) -> Submission:
     request = parse_request(value, where)
-    if request.scheduled_time is not None:
-        return Submission(
-            request, Trigger.QUEUE if trigger is Trigger.QUEUE else Trigger.SCHEDULE, request.scheduled_time
+    scheduled = request.scheduled_time
+    if scheduled is None:
+        return Submission(request, arrival.trigger, arrival.default_time)
+    if scheduled > arrival.now + MAX_SCHEDULED_AHEAD:
+        raise InvalidRequest(
+            field_name(where, "scheduled_time"),
+            f"{format_time(scheduled)} is more than {MAX_SCHEDULED_AHEAD.seconds // 60} minutes after this "
+            f"invocation's clock ({format_time(arrival.now)}): `latest` and the placeholders must resolve "
+            "against a time that has come, so that every retry of the request resolves to the same export",
         )
-    return Submission(request, trigger, default_time)
+    trigger = Trigger.QUEUE if arrival.trigger is Trigger.QUEUE else Trigger.SCHEDULE
+    return Submission(request, trigger, scheduled)

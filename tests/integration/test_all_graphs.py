@@ -30,7 +30,7 @@ def project(ges: FakeGes, graphs: Graphs) -> list[str]:
 
 
 def graph_of(entry: dict[str, Any]) -> str:
-    return str(entry.get("graph_id") or entry["error"]["message"].split(":")[0].removeprefix("graph "))
+    return str(entry.get("graph_id") or entry["error"]["message"].removeprefix("graph ").split()[0])
 
 
 def test_every_graph_is_exported_on_its_own_and_a_stopped_one_is_reported_with_ges_s_reason(
@@ -45,14 +45,16 @@ def test_every_graph_is_exported_on_its_own_and_a_stopped_one_is_reported_with_g
         "ges-backups/people/2026-11-27/",
     ]
     assert entries[2] == {
-        "error": {"code": "GES.7001", "message": "graph archive: The graph is not running."}
+        "error": {
+            "code": "GES.7001",
+            "message": f"graph archive (project {PROJECT}): The graph is not running.",
+        }
     }
     assert sorted(message["graph_id"] for message in function.downstream()) == ["movies", "people"]
     (dead,) = function.take("InputDeadLetterQueue")
     assert dead.attributes["error_code"] == "GES.7001"
     assert "exports[2]: GES.7001: graph archive" in dead.attributes["error_message"]
-    replayed = dead.body["exports"][2]
-    assert replayed == {**EVERY_GRAPH, "graph_id": "archive", "scheduled_time": TICK}
+    assert dead.body == {**EVERY_GRAPH, "graph_id": "archive", "scheduled_time": TICK}
 
 
 def test_the_graph_list_is_read_page_after_page(function: Function, ges: FakeGes) -> None:
@@ -129,7 +131,33 @@ def test_a_graph_list_that_cannot_be_read_is_the_entry_s_error(
     assert result["exports"][0]["graph_id"] == "movies"
     assert result["exports"][1]["error"]["code"] == "GesUnavailable"
     (dead,) = function.take("InputDeadLetterQueue")
-    assert dead.body["exports"][1] == {**EVERY_GRAPH, "scheduled_time": TICK}
+    assert dead.body == {**EVERY_GRAPH, "scheduled_time": TICK}  # a redrive lists the graphs at that time
+
+
+def test_a_project_of_more_graphs_than_a_list_holds_dead_letters_its_failed_graph_alone(
+    function: Function, ges: FakeGes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduled "*" over 120 graphs, one of them stopped: the dead-letter queue gets that graph's request
+    alone, which the function accepts when redriven (a list of all 120 it would refuse: at most 100)."""
+    monkeypatch.setenv("GES_CONCURRENCY", "16")
+    graph_ids = [f"g{index:03d}" for index in range(120)]
+    for graph_id in graph_ids:
+        ges.add_backup(PROJECT, graph_id, start_timestamp=1_795_600_000_000)
+    ges.add_graph(PROJECT, "g042", status="900")
+
+    result = function.invoke({**EVERY_GRAPH, "scheduled_time": TICK})
+
+    assert [graph_of(entry) for entry in result["exports"]] == graph_ids
+    (dead,) = function.take("InputDeadLetterQueue")
+    assert dead.body == {**EVERY_GRAPH, "graph_id": "g042", "scheduled_time": TICK}
+    assert dead.attributes["error_message"].startswith("exports[42]: GES.7001: graph g042 ")
+    assert len(function.downstream()) == 119
+    ges.add_graph(PROJECT, "g042")  # started again
+    function.send_to_input(dead.raw_body)
+    function.poller().drain()
+    assert [(message["graph_id"], message["requested_at"]) for message in function.downstream()] == [
+        ("g042", TICK)
+    ]
 
 
 # -- from the queue: fanned out, one message per graph -----------------------------------------------

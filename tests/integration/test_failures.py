@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from ges_backup_export.ges import LIST_PAGE_SIZE, MAX_LIST_PAGES
 from local.fake_ges import ERROR_STYLES, FakeGes, Fault
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event, wait_for
 from tests.tokens import canary_token
@@ -28,8 +29,10 @@ def test_a_ges_refusal_carries_its_code_and_message_and_is_not_retried(
 
     error = function.invoke_failing(REQUEST)
 
-    # The text ends with the request's time, which a redrive of a failed asynchronous run keeps.
-    assert re.fullmatch(rf"{code}: Refused for a reason\. \[requested_at {TIME}\]", str(error))
+    # GES's code and message, the graph and project it was about, and the request's time, which a redrive
+    # of a failed asynchronous run keeps.
+    about = rf"graph movies \(project {PROJECT}\)"
+    assert re.fullmatch(rf"{code}: {about}: Refused for a reason\. \[requested_at {TIME}\]", str(error))
     assert len(ges.export_calls) == 1
 
 
@@ -216,6 +219,22 @@ def test_a_missing_secret_is_a_configuration_error(
     assert ges.calls == []
 
 
+def test_latest_over_a_backup_list_longer_than_the_client_reads_is_refused_naming_the_list(
+    function: Function, ges: FakeGes
+) -> None:
+    """Acting on part of the list could export an older backup than `latest` means: an error instead."""
+    for index in range(MAX_LIST_PAGES * LIST_PAGE_SIZE + 1):
+        ges.add_backup(PROJECT, "movies", start_timestamp=1_700_000_000_000 + index * 60_000)
+
+    error = function.invoke_failing({**REQUEST, "backup_id": "latest"})
+
+    assert error.code == "InvalidRequest"
+    assert error.message.startswith(
+        f"backup_id: latest: the backup list of graph movies has more than {MAX_LIST_PAGES} pages"
+    )
+    assert ges.export_calls == []
+
+
 class TestQueueRecords:
     """A queue record that can never succeed goes to the dead-letter queue at once, with its reason."""
 
@@ -253,20 +272,29 @@ class TestQueueRecords:
         assert dead.attributes["error_code"] == "ExportOutcomeUnknown"
         assert len(ges.export_calls) == 1
 
-    def test_a_list_record_keeps_its_body_and_names_the_failed_entries(
+    def test_a_list_record_dead_letters_its_failed_requests_alone(
         self, function: Function, graphs: Graphs, ges: FakeGes
     ) -> None:
-        body = {"exports": [REQUEST, {**REQUEST, "backup_id": "gone"}]}
-        function.send_to_input(body)
+        gone = {**REQUEST, "backup_id": "gone", "export_path": "ges-backups/movies/gone/"}
+        function.send_to_input({"exports": [REQUEST, gone, {**gone, "graph_id": "../x"}]})
 
         function.poller().drain()
 
-        (dead,) = function.take("InputDeadLetterQueue")
-        assert dead.body == body
-        assert dead.attributes["error_code"] == "GES.7024"
-        assert dead.attributes["error_message"].startswith("exports[1]: GES.7024: ")
-        # The entry that worked is remembered: redriving the record will not export it twice.
-        assert len(function.downstream()) == 1
+        (started,) = function.downstream()
+        refused, invalid = function.take("InputDeadLetterQueue")
+        # Each failed request alone, as a request the function accepts when redriven: at the record's time.
+        assert refused.body == {**gone, "scheduled_time": started["requested_at"]}
+        assert refused.attributes["error_code"] == "GES.7024"
+        assert refused.attributes["error_message"].startswith("exports[1]: GES.7024: graph movies ")
+        assert invalid.body == {**gone, "graph_id": "../x"}  # as it came: it failed its checks
+        assert invalid.attributes["error_message"].startswith(
+            "exports[2]: InvalidRequest: exports[2].graph_id"
+        )
+        ges.add_backup(PROJECT, "movies", backup_id="gone", start_timestamp=1_795_000_000_000)
+        function.send_to_input(refused.raw_body)
+        function.poller().drain()
+        (redriven,) = function.downstream()
+        assert (redriven["backup_id"], redriven["requested_at"]) == ("gone", started["requested_at"])
 
     def test_a_transient_failure_is_reported_for_sqs_to_retry(
         self, function: Function, graphs: Graphs, ges: FakeGes, pauses: list[float]
@@ -327,8 +355,7 @@ class TestScheduledLists:
         (dead,) = function.take("InputDeadLetterQueue")
         assert dead.attributes["error_code"] == "GES.7024"
         assert dead.attributes["error_message"].startswith("exports[1]: GES.7024: ")
-        tick = {"scheduled_time": "2026-11-27T02:00:00Z"}
-        assert dead.body == {"exports": [{**works, **tick}, {**fails, **tick}]}
+        assert dead.body == {**fails, "scheduled_time": "2026-11-27T02:00:00Z"}
 
         ges.add_backup(PROJECT, "movies", backup_id="gone", start_timestamp=1_795_000_000_000)
         function.send_to_input(dead.raw_body)
@@ -361,10 +388,7 @@ class TestScheduledLists:
         (dead,) = function.take("InputDeadLetterQueue")
         assert dead.attributes["error_code"] == "GES.7024"
         assert dead.attributes["error_message"].startswith("exports[1]: GES.7024: ")
-        requested_at = result["exports"][0]["requested_at"]
-        assert dead.body == {
-            "exports": [{**entry, "scheduled_time": requested_at} for entry in (REQUEST, gone)]
-        }
+        assert dead.body == {**gone, "scheduled_time": result["exports"][0]["requested_at"]}
 
     def test_a_direct_list_without_a_dead_letter_queue_shows_its_errors_to_the_caller(
         self, function: Function, graphs: Graphs, monkeypatch: pytest.MonkeyPatch

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+import pytest
 import requests
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -45,7 +46,7 @@ from ges_backup_export.triggers import (
     is_queue_event,
 )
 from tests import reliability
-from tests.doubles import JsonAnswer
+from tests.doubles import json_answer
 from tests.tokens import StaticTokens
 
 T = TypeVar("T")
@@ -207,8 +208,13 @@ time_texts = st.one_of(
     st.from_regex(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?(Z|[+-]\d\d:\d\d)?", fullmatch=True),
     st.text(max_size=30),
 )
+# A request's time may not be more than 5 minutes after the invocation's clock: valid ones lie before NOW
+# (and so before any real clock the integration tests run on).
 valid_times = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    min_value=datetime(2000, 1, 1), max_value=datetime(2026, 11, 27, 9, 30), timezones=st.just(UTC)
+).map(lambda moment: moment.isoformat().replace("+00:00", "Z"))
+future_times = st.datetimes(
+    min_value=datetime(2026, 11, 27, 9, 35, 16), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 ).map(lambda moment: moment.isoformat().replace("+00:00", "Z"))
 
 valid_requests = st.fixed_dictionaries(
@@ -443,7 +449,7 @@ def test_any_text_as_a_message_body_is_requests_or_a_named_error(body: str) -> N
         names = {"body"}
     else:
         names = {"body"} | batch_names(value, "")
-    outcome(lambda: batch_from_body(body, NOW), names, Trigger.QUEUE)
+    outcome(lambda: batch_from_body(body, NOW, NOW), names, Trigger.QUEUE)
 
 
 @properties(150)
@@ -527,7 +533,7 @@ class RecordingSession:
                 "backup_list": [{"id": "b-1", "status": "success", "end_timestamp": 1_795_000_000_000}],
             }
         )
-        return JsonAnswer(answer)
+        return json_answer(answer)
 
 
 def ges_client(session: RecordingSession) -> GesClient:
@@ -601,3 +607,15 @@ def test_any_scheduled_time_is_a_utc_time_or_a_named_error(text: str) -> None:
         assert moment is not None
         assert moment.tzinfo is UTC
         assert moment == datetime.fromisoformat(text)
+
+
+@properties(100)
+@given(request=valid_requests, time=future_times)
+def test_any_scheduled_time_more_than_five_minutes_ahead_is_refused_naming_it(
+    request: dict[str, Any], time: str
+) -> None:
+    tried()
+    with pytest.raises(InvalidRequest) as raised:
+        batch_from_event({**request, "scheduled_time": time}, NOW)
+
+    assert raised.value.field == "scheduled_time"

@@ -123,6 +123,32 @@ def test_scheduled_time_with_offset_becomes_utc_requested_at() -> None:
     assert submission.requested_at == datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
 
 
+def test_a_scheduled_time_up_to_five_minutes_after_the_invocation_s_clock_is_taken() -> None:
+    submission = only(batch_from_event(request(scheduled_time="2026-11-27T09:35:15Z"), NOW))
+
+    assert submission.requested_at == datetime(2026, 11, 27, 9, 35, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("time", ["2026-11-27T09:35:16Z", "2026-11-28T02:00:00Z", "9999-12-31T23:59:59Z"])
+def test_a_scheduled_time_further_ahead_is_refused_naming_it(time: str) -> None:
+    """`latest` pinned to a time that has not come would resolve to a newer backup on a later retry."""
+    error = refused_event(request(scheduled_time=time))
+
+    assert error.field == "scheduled_time"
+    assert "more than 5 minutes after this invocation's clock (2026-11-27T09:30:15Z)" in error.message
+
+
+def test_a_future_scheduled_time_is_refused_in_a_list_entry_and_a_queue_body() -> None:
+    future = request(scheduled_time="2026-11-27T10:00:00Z")
+    batch = batch_from_event({"exports": [request(), future]}, NOW)
+    queued = batch_from_body(json.dumps({"exports": [future]}), SENT, NOW)
+
+    assert [type(entry).__name__ for entry in batch.entries] == ["Submission", "InvalidRequest"]
+    (error,) = queued.entries
+    assert isinstance(error, InvalidRequest)
+    assert error.field == "exports[0].scheduled_time"
+
+
 def test_invalid_single_request_is_raised() -> None:
     error = refused_event(request(graph_id="../x"))
 
@@ -328,21 +354,21 @@ def test_event_with_detail_type_but_no_detail_is_a_direct_request_with_unknown_f
 
 
 def test_body_request_is_a_queue_submission_at_its_sent_time() -> None:
-    submission = only(batch_from_body(json.dumps(request()), SENT))
+    submission = only(batch_from_body(json.dumps(request()), SENT, NOW))
 
     assert submission.trigger is Trigger.QUEUE
     assert submission.requested_at == SENT
 
 
 def test_body_request_with_scheduled_time_stays_a_queue_submission_at_that_time() -> None:
-    submission = only(batch_from_body(json.dumps(request(scheduled_time="2026-11-26T23:00:00Z")), SENT))
+    submission = only(batch_from_body(json.dumps(request(scheduled_time="2026-11-26T23:00:00Z")), SENT, NOW))
 
     assert submission.trigger is Trigger.QUEUE
     assert submission.requested_at == OWN
 
 
 def test_body_exports_are_queue_submissions_with_errors_in_place() -> None:
-    batch = batch_from_body(json.dumps({"exports": [request("a"), request("b!")]}), SENT)
+    batch = batch_from_body(json.dumps({"exports": [request("a"), request("b!")]}), SENT, NOW)
 
     first, second = batch.entries
     assert batch.is_list
@@ -354,7 +380,7 @@ def test_body_exports_are_queue_submissions_with_errors_in_place() -> None:
 
 def test_body_holding_an_envelope_is_not_unwrapped() -> None:
     with pytest.raises(InvalidRequest) as caught:
-        batch_from_body(json.dumps(envelope(request())), SENT)
+        batch_from_body(json.dumps(envelope(request())), SENT, NOW)
 
     assert caught.value.field in {"account", "detail", "detail-type", "id"}
 
@@ -373,7 +399,7 @@ def test_body_holding_an_envelope_is_not_unwrapped() -> None:
 )
 def test_body_that_is_not_json_is_refused(body: str) -> None:
     with pytest.raises(InvalidRequest, match="is not valid JSON") as caught:
-        batch_from_body(body, SENT)
+        batch_from_body(body, SENT, NOW)
 
     assert caught.value.field == "body"
 
@@ -388,7 +414,7 @@ def test_body_that_is_not_json_is_refused(body: str) -> None:
 )
 def test_deeply_nested_body_is_an_invalid_request_not_a_recursion_error(body: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        batch_from_body(body, SENT)
+        batch_from_body(body, SENT, NOW)
 
     assert caught.value.field == "body"
 
@@ -396,14 +422,14 @@ def test_deeply_nested_body_is_an_invalid_request_not_a_recursion_error(body: st
 @pytest.mark.parametrize("body", ["null", "[]", '"movies"', "42", "true", "NaN"])
 def test_body_that_is_json_but_not_an_object_is_refused(body: str) -> None:
     with pytest.raises(InvalidRequest, match="must be a JSON object") as caught:
-        batch_from_body(body, SENT)
+        batch_from_body(body, SENT, NOW)
 
     assert caught.value.field == "request"
 
 
 def test_body_error_message_names_the_json_problem_without_the_body() -> None:
     with pytest.raises(InvalidRequest) as caught:
-        batch_from_body("{not json at all", SENT)
+        batch_from_body("{not json at all", SENT, NOW)
 
     assert "not json at all" not in str(caught.value)
 
