@@ -18,7 +18,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from ges_backup_export.deduplication import EXPORT_KEY_PREFIX
 from ges_backup_export.errors import ConfigurationError, ExportError
 from ges_backup_export.ges import GesClient
 from ges_backup_export.runtime import current_runtime
@@ -140,15 +142,32 @@ class Function:
         return [message.body for message in self.take("DownstreamQueue")]
 
     def expire_locks(self) -> None:
-        """Every in-progress lock ends now, as when the invocations holding them run out of time."""
+        """Every export's in-progress lock ends now, as when the export invocations holding them run out
+        of time. Only the export function's locks: the job tracker's may be held by a live invocation."""
         for record in self.idempotency_records():
-            if record.get("status") == "INPROGRESS":
-                boto3.client("dynamodb").update_item(
-                    TableName=self.stack.table_name,
-                    Key={"id": {"S": record["id"]}},
-                    UpdateExpression="SET in_progress_expiration = :past",
-                    ExpressionAttributeValues={":past": {"N": str(int(time.time() * 1000) - 1)}},
-                )
+            if record.get("status") == "INPROGRESS" and record["id"].startswith(f"{EXPORT_KEY_PREFIX}#"):
+                self.expire_lock(record["id"])
+
+    def expire_lock(self, record_id: str) -> None:
+        """The lock of record `record_id` ends now, if it is still held. A lock released meanwhile (deleted
+        between the scan and here) stays gone: an unconditional UpdateItem would create a record of its own,
+        without a status, which Powertools cannot read ("Failed to save in progress record ... ('status')"),
+        so every later delivery for that key fails (the soak lost a job's completion event to one)."""
+        try:
+            boto3.client("dynamodb").update_item(
+                TableName=self.stack.table_name,
+                Key={"id": {"S": record_id}},
+                UpdateExpression="SET in_progress_expiration = :past",
+                ConditionExpression="#status = :inprogress",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":past": {"N": str(int(time.time() * 1000) - 1)},
+                    ":inprogress": {"S": "INPROGRESS"},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def idempotency_records(self) -> list[dict[str, Any]]:
         """The idempotency table's items, attribute values unwrapped."""

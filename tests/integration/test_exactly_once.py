@@ -13,11 +13,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from ges_backup_export.message_format import MAX_MESSAGE_BYTES, message_size
+from ges_backup_export.deduplication import EXPORT_KEY_PREFIX
+from ges_backup_export.message_format import MAX_MESSAGE_BYTES, format_time, message_size
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault, exporting_to
 from local.lambda_runtime import ROOT, invoke_once
@@ -128,6 +130,16 @@ def test_an_invocation_killed_after_its_post_left_leaves_the_export_unknown(
     assert function.downstream() == []
 
 
+def test_expiring_a_lock_released_meanwhile_leaves_no_record_behind(function: Function) -> None:
+    """The tests' stand-in for a killed invocation's time running out must not create a record without a
+    status (an UpdateItem on a missing key creates one): Powertools cannot read such a record, and every
+    later request for its key fails. The soak lost a completion event to one, whose announce lock the job
+    tracker had released between the soak's scan and its update."""
+    function.expire_lock(f"{EXPORT_KEY_PREFIX}#released-meanwhile")
+
+    assert function.idempotency_records() == []
+
+
 def test_a_body_too_large_to_dead_letter_with_its_whole_reason_keeps_what_fits(
     function: Function, graphs: Graphs, ges: FakeGes
 ) -> None:
@@ -213,6 +225,30 @@ def test_latest_with_no_backup_finished_by_the_request_s_time_is_refused_naming_
     assert error.message.startswith("backup_id: latest: ")
     assert "finished at or before the request's time, 2026-11-01T00:00:00Z" in error.message
     assert ges.export_calls == []
+
+
+def test_latest_pinned_to_a_time_that_has_not_come_is_refused_so_a_retry_cannot_pick_a_newer_backup(
+    function: Function, graphs: Graphs, ges: FakeGes
+) -> None:
+    """A tick an hour ahead would let `latest` resolve, on a retry after an unknown outcome, to a backup
+    finished meanwhile, and POST that second export: refused before any GES call, naming the field."""
+    ahead = format_time(datetime.now(UTC) + timedelta(hours=1))
+    request = {
+        "graph_id": "movies",
+        "backup_id": "latest",
+        "export_path": "b-1/{date}/",
+        "scheduled_time": ahead,
+    }
+
+    error = function.invoke_failing(request)
+    function.send_to_input(request)
+    function.poller().drain()
+
+    assert error.code == "InvalidRequest"
+    assert error.message.startswith(f"scheduled_time: {ahead} is more than 5 minutes after")
+    (dead,) = function.take(DEAD_LETTERS)
+    assert dead.attributes["error_message"].startswith("scheduled_time: ")
+    assert ges.calls == []
 
 
 # --- 4. the token at DEBUG, under the Lambda runtime's logging ------------------------------------------

@@ -3,16 +3,19 @@ four execution environments at once (processes, each with its own poller, as Lam
 source), each with at most GES_CONCURRENCY (8) calls to GES at a time, which are killed once
 mid-invocation.
 
-Every valid export must be started exactly once with its job_id downstream, or end dead-lettered as
-ExportOutcomeUnknown when GES may have started it (the injected 500s, answers too slow after sending,
-and the invocations killed while holding an export's lock), having been sent to GES once; every poison
-message must sit in the dead-letter queue with its reason, and nothing may be lost.
+GES is served over TLS (local/tls.py), as in AWS. Every valid export must be started exactly once with
+its job_id downstream, or end dead-lettered as ExportOutcomeUnknown when GES may have started it (the
+injected 500s, answers too slow after sending, garbage instead of a TLS answer after the request, resets
+after the request, answers no JSON reader decodes, and the invocations killed while holding an export's
+lock), having been sent to GES once; every poison message must sit in the dead-letter queue with its
+reason, and nothing may be lost.
 
 Meanwhile the job tracker runs in two execution environments of its own on the tracking queue, through
-GES status faults, refused tracking sends and failed PutEvents: every started export's job (every job_id
-delivered downstream) must end with exactly one completion event, caught by a rule, and no job with two
-(but for a put EventBridge handled after the tracker gave up waiting for its answer, which a loaded
-machine can cause: the tracker cannot know it was put, says so, and may announce that job twice).
+GES status faults (503s, undecodable answers, garbage, resets), refused tracking sends and failed
+PutEvents: every started export's job (every job_id delivered downstream) must end with exactly one
+completion event, caught by a rule, and no job with two (but for a put EventBridge handled after the
+tracker gave up waiting for its answer, which a loaded machine can cause: the tracker cannot know it was
+put, says so, and may announce that job twice).
 A job_id delivered by an invocation killed before its export was recorded (so dead-lettered as unknown)
 is settled as a person would (`ops.settle started`), which hands it to the tracker. The run is bounded: it
 stops when the input queue and then the tracking queue are empty (visible and in flight), or fails after
@@ -26,6 +29,8 @@ import multiprocessing
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -36,9 +41,10 @@ from local.aws import catch_events, queue_depth, take_messages
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault, exporting_to
 from local.lambda_runtime import poll_until_stopped
+from local.tls import local_tls
 from ops.settle import main as settle
 from tests import reliability
-from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, wait_for
+from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, wait_for
 from tests.tracker_stand_ins import TRACKER, TRACKER_CODE, TRACKING_QUEUE, tracker_batch_size
 
 if TYPE_CHECKING:
@@ -56,6 +62,7 @@ UNKNOWN = "ExportOutcomeUnknown"
 ANSWERED_500 = 10
 TOO_SLOW = 5  # answered after GES_TIMEOUT_SECONDS
 KILLED = 2  # held by GES while every execution environment is killed
+BROKEN_OFF = 3  # each: garbage instead of the TLS answer, a reset, an undecodable body (after GES started it)
 SOAK_GES_TIMEOUT = "1"
 SOAK_CONCURRENCY = "8"  # GES calls at once, in each environment
 BATCH_IN_FLIGHT = 10  # records of a batch in flight at once (up to twice SOAK_CONCURRENCY)
@@ -69,6 +76,7 @@ TRANSIENT_STATUSES = {429, 502, 503}
 TRACKERS = 2  # the tracker's execution environments
 JOB_STEPS = ("pending", "running", "success")  # every job, one step per status check
 STATUS_FAULTS = 20  # 503s on the first status checks (each check tries GES_MAX_ATTEMPTS times)
+STATUS_ANSWER_FAULTS = 6  # status answers that cannot be read: undecodable, garbage, reset
 PUT_FAULTS = 6  # failed PutEvents attempts (botocore tries each call twice)
 TRACKING_SEND_FAULTS = 10  # refused sends to the tracking queue (the export function's and the tracker's)
 
@@ -102,16 +110,21 @@ def soak_bodies(rng: random.Random) -> tuple[list[str], list[str], dict[str, str
 def inject_unknown_outcomes(rng: random.Random, ges: FakeGes, paths: list[str]) -> dict[str, list[str]]:
     """GES answers some exports so that their outcome is unknown, on paths chosen at random; returns the
     paths by what happens to them. Injected before the transient faults, which apply to any path."""
-    chosen = rng.sample(paths, ANSWERED_500 + TOO_SLOW + KILLED)
-    targets = {
-        "500": chosen[:ANSWERED_500],
-        "slow": chosen[ANSWERED_500 : ANSWERED_500 + TOO_SLOW],
-        "killed": chosen[ANSWERED_500 + TOO_SLOW :],
+    counts = {"500": ANSWERED_500, "slow": TOO_SLOW, "killed": KILLED}
+    counts |= {"garbage": BROKEN_OFF, "reset": BROKEN_OFF, "undecodable": BROKEN_OFF}
+    chosen = iter(rng.sample(paths, sum(counts.values())))
+    targets = {kind: [next(chosen) for _ in range(count)] for kind, count in counts.items()}
+    faults = {
+        "500": Fault.http(500),
+        "slow": Fault.slow(3.0),
+        "killed": Fault.slow(3.0),
+        "garbage": Fault.garbage_after(),
+        "reset": Fault.reset_after(),
+        "undecodable": Fault.undecodable(200),
     }
-    for path in targets["500"]:
-        ges.inject(Fault.http(500), when=exporting_to(path))
-    for path in targets["slow"] + targets["killed"]:
-        ges.inject(Fault.slow(3.0), when=exporting_to(path))
+    for kind, kind_paths in targets.items():
+        for path in kind_paths:
+            ges.inject(faults[kind], when=exporting_to(path))
     return targets
 
 
@@ -136,6 +149,8 @@ def inject_tracking_faults(rng: random.Random, ges: FakeGes, aws: AwsProxy, func
     """Faults on the tracker's way (fixed in number, each fires): GES status reads, the tracking queue's
     sends at random, EventBridge's PutEvents."""
     ges.inject(Fault.http(503), route="job_status", times=STATUS_FAULTS)
+    for fault in (Fault.undecodable(200), Fault.garbage_after(), Fault.reset_after()):
+        ges.inject(fault, route="job_status", times=STATUS_ANSWER_FAULTS // 3)
     to_tracking = on_queue(function.stack.queue_urls[TRACKING_QUEUE])
     aws.inject(
         "sqs.SendMessage",
@@ -280,10 +295,24 @@ def completion_events(caught_url: str) -> list[dict[str, Any]]:
     return events
 
 
+@pytest.fixture
+def tls_ges(ges: FakeGes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGes]:
+    """The soak's GES, over TLS, trusted by every execution environment the soak starts (they inherit the
+    environment), with the movies graph and its backup and the stack's token."""
+    tls = local_tls(tmp_path)
+    with FakeGes(token=ges.token, tls=tls.server) as fake:
+        fake.add_backup(PROJECT, "movies", backup_id=MOVIES_BACKUP, start_timestamp=1_795_000_000_000)
+        monkeypatch.setenv("GES_ENDPOINT", fake.url)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_bundle)
+        yield fake
+        reliability.add("fault_injections", fake.faults_fired)
+
+
 @pytest.mark.timeout(SOAK_SECONDS + TRACKING_SECONDS + 60)
 def test_soak_loses_nothing_and_exports_each_request_once(
-    function: Function, graphs: Graphs, ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
+    function: Function, tls_ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ges = tls_ges
     monkeypatch.setenv("GES_TIMEOUT_SECONDS", SOAK_GES_TIMEOUT)
     monkeypatch.setenv("GES_CONCURRENCY", SOAK_CONCURRENCY)
     monkeypatch.setenv("JOB_POLL_INTERVAL_SECONDS", "0")  # each job's first check at once
@@ -300,7 +329,11 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     inject_transient_faults(rng, ges, aws, function)
     inject_tracking_faults(random.Random(SEED + 1), ges, aws, function)
     send_all(function.stack.queue_urls["InputQueue"], bodies)
-    tracker_environment = {**function.stack.environment_of(TRACKER), "JOB_POLL_INTERVAL_SECONDS": "0"}
+    tracker_environment = {
+        **function.stack.environment_of(TRACKER),
+        "JOB_POLL_INTERVAL_SECONDS": "0",
+        "GES_ENDPOINT": ges.url,
+    }
     trackers = Environments(function, TRACKERS, TRACKING_QUEUE, tracker_environment)
     trackers.start()
     try:

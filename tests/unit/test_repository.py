@@ -7,6 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from tests import reliability
+
 ROOT = Path(__file__).resolve().parents[2]
 # A relative path that climbs (`../x`), as code comments, docs links and scripts write one.
 _CLIMBING = re.compile(r"(?<![.\w])(?:\.\./)+[\w.-][\w./-]*")
@@ -48,3 +52,33 @@ def test_no_relative_path_climbs_out_of_the_repository() -> None:
             if not target.is_relative_to(ROOT):
                 outside.append(f"{path.relative_to(ROOT)}: {match.group()}")
     assert outside == []
+
+
+# --- the whole suite's reliability check -----------------------------------------------------------
+
+
+def whole_run(**changes: int) -> dict[str, int]:
+    counts = {key: 0 for key in reliability.ROWS}
+    counts.update(fault_injections=337, bad_inputs=2309, soak_messages=500, soak_unknown_outcomes=17)
+    return {**counts, **changes}
+
+
+def test_a_whole_run_whose_figures_differ_from_the_readme_s_is_still_green() -> None:
+    """How many faults fire depends on the retries a run happened to make: not a reason to fail."""
+    documented = reliability.table(whole_run())
+
+    assert reliability.verdict(whole_run(fault_injections=336), documented) is None
+
+
+@pytest.mark.parametrize("row", reliability.MUST_BE_ZERO)
+def test_a_whole_run_with_anything_lost_duplicated_or_leaked_fails(row: str) -> None:
+    problem = reliability.verdict(whole_run(**{row: 1}), reliability.table(whole_run()))
+
+    assert problem is not None
+    assert f"{reliability.ROWS[row]}: 1" in problem
+
+
+def test_a_readme_table_with_other_rows_fails() -> None:
+    documented = "\n".join(reliability.table(whole_run()).splitlines()[:-1])
+
+    assert reliability.verdict(whole_run(), documented) is not None
