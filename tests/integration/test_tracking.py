@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from ges_backup_export.errors import ConfigurationError
 from ges_backup_export.export_request import parse_time
 from ges_backup_export.message_format import EVENT_SOURCE, FAILED, SUCCEEDED, TIMED_OUT, format_time
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
@@ -403,6 +404,24 @@ def test_without_a_dead_letter_queue_an_unreadable_message_is_left_to_the_redriv
     (dead,) = tracker.dead_letters()  # moved there by SQS, as the template's redrive policy says
     assert dead.raw_body == "{not json"
     assert ges.calls == []
+
+
+def test_a_fifo_tracking_queue_is_a_configuration_error_naming_it_and_nothing_is_checked(
+    tracker: Tracker, ges: FakeGes
+) -> None:
+    """Each re-check would reuse the first message's deduplication id and SQS would drop it, so a job
+    still running at its first check would never be announced: refused before any GES call."""
+    job_id = ges.add_job(PROJECT, "movies", script=["running"])
+    tracker.environment["TRACKING_QUEUE_URL"] = tracker.queue_url + ".fifo"
+
+    with pytest.raises(ConfigurationError) as refused:
+        tracker.invoke({"Records": [sqs_record(json.dumps(tracking_body(job_id)))]})
+
+    assert str(refused.value).startswith(
+        "ConfigurationError: TRACKING_QUEUE_URL must be a standard SQS queue"
+    )
+    assert ges.calls == []
+    assert tracker.events() == []
 
 
 # --- 5. putting the event ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ges_backup_export.errors import DeliveryFailed
+from ges_backup_export.errors import ConfigurationError, DeliveryFailed
 from ges_backup_export.message_format import SUCCEEDED
 from ges_backup_export.settlement import Settlement
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
@@ -115,6 +115,20 @@ def export_record_of(function: Function, message: dict[str, Any]) -> dict[str, A
             if stored.get("message") == message:
                 return stored
     return {}
+
+
+def test_a_fifo_tracking_queue_is_a_configuration_error_naming_it_and_nothing_is_exported(
+    function: Function, graphs: Graphs, ges: FakeGes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FIFO deduplication would drop the tracker's re-checks of a job: refused before any GES call."""
+    monkeypatch.setenv("TRACKING_QUEUE_URL", function.stack.queue_urls[TRACKING] + ".fifo")
+
+    error = function.invoke_failing(REQUEST)
+
+    assert isinstance(error, ConfigurationError)
+    assert str(error).startswith("ConfigurationError: TRACKING_QUEUE_URL must be a standard SQS queue")
+    assert ges.calls == []
+    assert function.downstream() == []
 
 
 # --- 2. a failed tracking send is owed, never lost --------------------------------------------------------
