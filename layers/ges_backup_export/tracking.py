@@ -1,7 +1,8 @@
 """Following a started export's GES job to its end: one check per tracking message.
 
-A tracking message is the export's downstream message (and what the tracker carries from one check to
-the next: `checks`, `last_status`). Each check asks GES for the job's status:
+A tracking message is the export's downstream message, `started_at` (when GES accepted the export), and
+what the tracker carries from one check to the next (`checks`, `last_status`). Each check asks GES for the
+job's status:
 
 - `success` or `failed`: one completion event (announcements.py);
 - `pending`, `running`, or a status GES never documented (logged): checked again later, by a new
@@ -9,7 +10,10 @@ the next: `checks`, `last_status`). Each check asks GES for the job's status:
   lives in the message, never in the function's memory;
 - GES answers that the job does not exist (GES.7007): a failed event saying so;
 - anything else GES or the network says (429, 5xx, a refusal, a rejected token): checked again later;
-- still not ended JOB_TRACKING_TIMEOUT_SECONDS after `requested_at`: one timed-out event.
+- still not ended JOB_TRACKING_TIMEOUT_SECONDS after `started_at`: one timed-out event. Never counted
+  from `requested_at`, which a redrive keeps: a request redriven days later is a fresh job. A message
+  without `started_at` (sent by an older version) counts from its first check, whose time the tracker
+  adds to the message it sends for the next check.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ def parse_tracking_message(body: str) -> TrackingMessage:
         if problem:
             raise InvalidRequest(name, problem)
     parse_time(value["requested_at"], "requested_at")
+    if "started_at" in value:
+        parse_time(value["started_at"], "started_at")
     _check_carried(value)
     return cast(TrackingMessage, value)
 
@@ -103,6 +109,8 @@ class Tracker:
     def check(self, message: TrackingMessage, deadline: Deadline, now: datetime | None = None) -> None:
         """Check the job once: announce its end, or hand it on to a later check."""
         now = now or datetime.now(UTC)
+        if "started_at" not in message:  # sent by an older version: counted from this first check
+            message = {**message, "started_at": format_time(now)}
         check = self._status(message, deadline)
         answer = check.answer or {}
         status = _status_of(answer) if "status" in answer else message.get("last_status", "unknown")
@@ -113,7 +121,7 @@ class Tracker:
             if status == "failed":
                 found["fail_reason"] = str(answer.get("fail_reason") or "GES gave no reason")[:1024]
             self._announce(ENDED[status], message, found, now)
-        elif now - parse_time(message["requested_at"], "requested_at") > self._timeout:
+        elif now - parse_time(message["started_at"], "started_at") > self._timeout:
             self._announce(TIMED_OUT, message, {**_times(answer), "status": status}, now)
         else:
             self._later(message, status if check.answer is not None else None)
