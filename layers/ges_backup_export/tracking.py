@@ -4,7 +4,8 @@ A tracking message is the export's downstream message, `started_at` (when GES ac
 what the tracker carries from one check to the next (`checks`, `last_status`). Each check asks GES for the
 job's status:
 
-- `success` or `failed`: one completion event (announcements.py);
+- `success`: a succeeded event; `failed` or `partiallyFailed` (Huawei's job-status page lists it: a backup
+  that partly landed has not landed): a failed event carrying GES's status (announcements.py);
 - `pending`, `running`, or a status GES never documented (logged): checked again later, by a new
   tracking message delayed JOB_POLL_INTERVAL_SECONDS times 2^checks, at most 900 s (SQS's limit); the state
   lives in the message, never in the function's memory;
@@ -42,7 +43,12 @@ from ges_backup_export.observability import log_failure, logger
 from ges_backup_export.queues import SqsQueue, send_dead_letter, send_downstream
 from ges_backup_export.settings import MAX_DELAY_SECONDS
 
-ENDED = {"success": SUCCEEDED, "failed": FAILED}
+ENDED = {"success": SUCCEEDED, "failed": FAILED, "partiallyFailed": FAILED}
+# A failed event's fail_reason when GES gave none.
+NO_REASON = {
+    "failed": "GES gave no reason",
+    "partiallyFailed": "GES says the job partially failed, without a reason: part of the backup is missing",
+}
 STILL_GOING = frozenset({"pending", "running"})
 UNKNOWN_JOB_CODES = frozenset({"GES.7007", "GES.8301"})  # GES.8301: the older API's spelling
 _IDS = ("job_id", "project_id", "graph_id")
@@ -117,10 +123,7 @@ class Tracker:
         if check.unknown_job is not None:
             self._announce(FAILED, message, {"status": status, "fail_reason": check.unknown_job}, now)
         elif status in ENDED and check.answer is not None:
-            found = {**_times(answer), "status": status}
-            if status == "failed":
-                found["fail_reason"] = str(answer.get("fail_reason") or "GES gave no reason")[:1024]
-            self._announce(ENDED[status], message, found, now)
+            self._announce(ENDED[status], message, _ended(status, answer), now)
         elif now - parse_time(message["started_at"], "started_at") > self._timeout:
             self._announce(TIMED_OUT, message, {**_times(answer), "status": status}, now)
         else:
@@ -170,6 +173,14 @@ def _status_of(answer: dict[str, Any]) -> str:
     """GES's status, as the tracking message carries it and an event shows it: cut to a bounded length (a
     status GES never documented could be anything)."""
     return str(answer["status"])[:MAX_STATUS_LENGTH]
+
+
+def _ended(status: str, answer: dict[str, Any]) -> dict[str, str]:
+    """What an event says of a job that ended: its status and times, and why it failed (GES's reason)."""
+    found = {**_times(answer), "status": status}
+    if status in NO_REASON:
+        found["fail_reason"] = str(answer.get("fail_reason") or NO_REASON[status])[:1024]
+    return found
 
 
 def _times(answer: dict[str, Any]) -> dict[str, str]:

@@ -141,6 +141,46 @@ def test_a_failed_job_ends_with_one_failed_event_carrying_ges_s_reason(
     )
 
 
+@pytest.mark.parametrize(
+    ("reason", "fail_reason"),
+    [
+        ("2 of 7 files were not written to OBS.", "2 of 7 files were not written to OBS."),
+        ("", "GES says the job partially failed, without a reason: part of the backup is missing"),
+    ],
+    ids=["ges-reason", "no-reason"],
+)
+def test_a_partially_failed_job_ends_with_one_failed_event_carrying_ges_s_status(
+    tracker: Tracker,
+    ges: FakeGes,
+    emitted_metrics: Callable[[], list[dict[str, Any]]],
+    reason: str,
+    fail_reason: str,
+) -> None:
+    """`partiallyFailed` (Huawei's job-status page lists it) is an end, not a job still going: a backup
+    that partly landed has not landed."""
+    job_id = ges.add_job(PROJECT, "movies", script=["running", "success"])
+    times = {"begin_time": "2026-11-27T02:00:00", "end_time": "2026-11-27T02:01:30"}
+    ges.inject(
+        finished("partiallyFailed", *times.values(), fail_reason=reason),
+        route="job_status",
+        when=lambda call: job_id in call.path,
+    )
+    body = tracking_body(job_id)
+    tracker.send(body)
+
+    handled = tracker.drain()
+
+    (event,) = tracker.events()
+    message = {key: value for key, value in body.items() if key != "started_at"}
+    assert event.detail_type == FAILED
+    assert event.detail == expected(message, event, "partiallyFailed", **times, fail_reason=fail_reason)
+    assert handled.received == 1  # ended at the first check, not checked again
+    documents = emitted_metrics()
+    assert sum(metric_values(documents, "ExportJobsFailed")) == 1
+    assert sum(metric_values(documents, "ExportJobsSucceeded")) == 0
+    assert metric_values(documents, "ExportJobSeconds") == [90.0]
+
+
 @pytest.mark.parametrize("code", ["GES.7007", "GES.8301"], ids=["GES.7007", "older-spelling"])
 def test_a_job_ges_does_not_know_ends_with_one_failed_event_saying_so(
     function: Function, graphs: Graphs, tracker: Tracker, ges: FakeGes, code: str

@@ -170,6 +170,30 @@ def test_a_failed_job_s_reason_is_cut_and_a_missing_one_said() -> None:
     assert no_reason.announced[0][1]["fail_reason"] == "GES gave no reason"
 
 
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("3 files missing", "3 files missing"),
+        (None, "GES says the job partially failed, without a reason: part of the backup is missing"),
+    ],
+)
+def test_a_partially_failed_job_is_an_end_announced_as_failed_with_ges_s_status(
+    reason: str | None, said: str
+) -> None:
+    answer = {
+        "status": "partiallyFailed",
+        "begin_time": "2026-11-27 02:00:30",
+        "end_time": "2026-11-27 02:04:00",
+    }
+
+    announcer, sqs = check({**answer, "fail_reason": reason}, after=timedelta(days=3), timeout=3600)
+
+    assert announcer.announced == [
+        (FAILED, {**MESSAGE, **answer, "fail_reason": said, "checked_at": "2026-11-30T02:00:00Z"})
+    ]
+    assert sqs.sent == []
+
+
 def test_carried_state_stays_out_of_the_event() -> None:
     announcer, _ = check({"status": "success"}, message={**TRACKED, "checks": 7, "last_status": "running"})
 
