@@ -710,6 +710,57 @@ def test_the_tracker_counts_each_job_once_by_how_it_ended_and_how_long_ges_took(
     assert Counter(event.detail_type for event in tracker.events()) == {SUCCEEDED: 1, FAILED: 1, TIMED_OUT: 1}
 
 
+@pytest.mark.parametrize(
+    ("begin", "end"),
+    [
+        ("2026-11-27T02:00:05", "2026-11-27T02:07:35"),
+        ("2026-11-27 02:00:05", "2026-11-27 02:07:35"),
+        ("2026-11-27 02:00:05", "2026-11-27T02:07:35"),
+    ],
+    ids=["T", "space", "mixed"],
+)
+def test_how_long_a_job_took_is_counted_whichever_way_ges_writes_its_times(
+    tracker: Tracker, ges: FakeGes, emitted_metrics: Callable[[], list[dict[str, Any]]], begin: str, end: str
+) -> None:
+    """GES writes begin_time and end_time as yyyy-MM-ddTHH:mm:ss (the SDK, the Chinese pages) or
+    yyyy-MM-dd HH:mm:ss (the current English page): both are read; the event keeps GES's spelling."""
+    job_id = ges.add_job(PROJECT, "movies")
+    ges.inject(finished("success", begin, end), route="job_status", when=lambda call: job_id in call.path)
+    tracker.send(tracking_body(job_id))
+
+    tracker.drain()
+
+    (event,) = tracker.events()
+    assert (event.detail["begin_time"], event.detail["end_time"]) == (begin, end)
+    assert metric_values(emitted_metrics(), "ExportJobSeconds") == [450.0]
+
+
+@pytest.mark.parametrize("style", ["T", "space"])
+def test_the_fake_ges_writes_job_times_either_way_and_the_tracker_reads_both(
+    function: Function,
+    graphs: Graphs,
+    tracker: Tracker,
+    ges: FakeGes,
+    emitted_metrics: Callable[[], list[dict[str, Any]]],
+    style: str,
+) -> None:
+    ges.job_time_style = style
+    ges.job_script = STEPS
+    message = function.invoke(REQUEST)
+
+    tracker.drain()
+
+    (event,) = tracker.events()
+    times = job_times(ges, message["job_id"])
+    assert event.detail == expected(message, event, "success", **times)
+    separator = "T" if style == "T" else " "
+    assert all(value[10] == separator for value in times.values())
+    begin, end = (datetime.fromisoformat(times[key]) for key in ("begin_time", "end_time"))
+    assert metric_values(emitted_metrics(), "ExportJobSeconds") == [(end - begin).total_seconds()]
+    ges.reset()
+    assert ges.job_time_style == "T"
+
+
 def test_the_token_appears_in_no_event_metric_or_log_line(
     function: Function,
     graphs: Graphs,
