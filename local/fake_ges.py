@@ -38,7 +38,9 @@ Assumptions where the GES docs are open (docs/open-questions.md):
 * Export jobs are ``GraphManagement``/``ExportBackup`` (open question 3) and follow a job script
   (:attr:`FakeGes.job_script`, by default ``("success",)``: done at once); the status route finds a job
   by project and job id, whatever graph id is in the path. A job has no ``end_time`` until it is
-  ``success`` or ``failed`` (section 3 says it may be absent while the job runs).
+  ``success`` or ``failed`` (section 3 says it may be absent while the job runs). Its ``begin_time`` and
+  ``end_time`` are written ``yyyy-MM-ddTHH:mm:ss``, or with a space instead of the ``T`` as Huawei's
+  current English job-status page writes them (:attr:`FakeGes.job_time_style`).
 * The job list's filter ``status=waiting`` matches jobs whose status is ``pending``: section 3 lists
   ``waiting`` as a filter value and ``pending`` as a job status, and leaves open how the two relate
   (marked uncertain). Other values match the job's status literally.
@@ -103,6 +105,8 @@ _GATEWAY_DEFAULTS: dict[int, tuple[str, str]] = {
     504: ("APIG.0201", "Backend timeout"),
 }
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # GES's yyyy-MM-ddTHH:mm:ss, UTC without a zone (sections 2, 3)
+# How a job's begin_time and end_time are written (section 3): "T" as above, "space" yyyy-MM-dd HH:mm:ss.
+JOB_TIME_STYLES = ("T", "space")
 
 # Error body spellings (section 5: the docs contradict each other). "snake" is the v2 tables';
 # "camel" the ExportBackup2 doc example's; "camel_msg" (errorCode/errorMsg) is what newer releases of
@@ -430,6 +434,7 @@ class FakeGes:
         self._graphs: dict[tuple[str, str], _Graph] = {}
         self._jobs: dict[str, _Job] = {}
         self._job_script = DEFAULT_JOB_SCRIPT
+        self._job_time_style = "T"
         self._status_calls: Counter[str] = Counter()
         self._calls: list[Call] = []
         self._faults: dict[str, deque[_PendingFault]] = {}
@@ -484,6 +489,28 @@ class FakeGes:
     def error_style(self, style: str) -> None:
         _error_body("", "", style)  # raises ValueError for an unknown style
         self._error_style = style
+
+    @property
+    def job_time_style(self) -> str:
+        """How jobs' ``begin_time`` and ``end_time`` are written, one of :data:`JOB_TIME_STYLES`: ``"T"``
+        (``2026-11-27T02:00:05``, the default; reset() restores it) or ``"space"``
+        (``2026-11-27 02:00:05``)."""
+        return self._job_time_style
+
+    @job_time_style.setter
+    def job_time_style(self, style: str) -> None:
+        if style not in JOB_TIME_STYLES:
+            raise ValueError(f"unknown job time style {style!r}; expected one of {JOB_TIME_STYLES}")
+        self._job_time_style = style
+
+    def _shown(self, job: _Job) -> Json:
+        """A job's fields as GES answers them, its times written in ``job_time_style``."""
+        fields = dict(job.fields)
+        if self._job_time_style == "space":
+            for key in ("begin_time", "end_time"):
+                if isinstance(fields.get(key), str):
+                    fields[key] = fields[key].replace("T", " ", 1)
+        return fields
 
     # -- tokens ----------------------------------------------------------------------------
     @property
@@ -669,7 +696,7 @@ class FakeGes:
     def jobs(self) -> dict[str, dict[str, Any]]:
         """Every job created since the last reset (forgotten ones too), as its status call would give it."""
         with self._lock:
-            return {job_id: dict(job.fields) for job_id, job in self._jobs.items()}
+            return {job_id: self._shown(job) for job_id, job in self._jobs.items()}
 
     @property
     def exported_paths(self) -> set[str]:
@@ -677,13 +704,14 @@ class FakeGes:
             return set(self._exported)
 
     def reset(self) -> None:
-        """Clear graphs, jobs, calls, faults and export paths, and restore the default job script. The
-        token, the issuer, ``latency`` and ``error_style`` stay, as does the server."""
+        """Clear graphs, jobs, calls, faults and export paths, and restore the default job script and job
+        time style. The token, the issuer, ``latency`` and ``error_style`` stay, as does the server."""
         with self._lock:
             self.generation += 1  # a request still sleeping in a delay now answers nothing (see _handle)
             self._graphs.clear()
             self._jobs.clear()
             self._job_script = DEFAULT_JOB_SCRIPT
+            self._job_time_style = "T"
             self._status_calls.clear()
             self._calls.clear()
             self._faults.clear()
@@ -837,7 +865,7 @@ class FakeGes:
             if job is None or job.forgotten or job.project_id != project_id:
                 return self._error(400, "GES.7007", "The job does not exist.")
             job.advance()
-            return 200, dict(job.fields)
+            return 200, self._shown(job)
 
     def _list_jobs(self, project_id: str, query: dict[str, str]) -> Reply:
         """Section 3, with its filters; listing shows each job's current status and moves no script."""
@@ -848,7 +876,7 @@ class FakeGes:
             return self._error(400, "GES.0001", f"Incorrect parameter: [{wanted}] must be a date yyyy-MM-dd.")
         with self._lock:
             jobs = [
-                dict(job.fields)
+                self._shown(job)
                 for job in self._jobs.values()
                 if job.project_id == project_id and not job.forgotten and wanted.matches(job.fields)
             ]

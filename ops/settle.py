@@ -12,7 +12,8 @@ the reference the error message and this list show (the record's key after `#`).
 
 - `started`: the export becomes the started export JOB_ID: its downstream message is sent once, now, and
   so is its tracking message when the stack has a job tracker (the stack's TrackingQueueUrl output, or
-  --tracking), undelayed, so the tracker checks the job at once and announces its end; every later
+  --tracking), undelayed, so the tracker checks the job at once and announces its end (its timeout counts
+  from the time of settling, when the job is known to exist); every later
   request for it gets JOB_ID back as a duplicate (so a redrive of its dead-lettered request delivers
   nothing twice; delete that message instead).
 - `not-started`: the export is forgotten; the next request for it exports. Then redrive its

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
 # How long an announced job is remembered: longer than a tracking message can live in its queues.
 ANNOUNCED_TTL_SECONDS = 1_296_000
-GES_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # GES's begin_time and end_time, UTC without a zone
+# GES's begin_time and end_time, UTC without a zone: yyyy-MM-ddTHH:mm:ss (the SDK, the Chinese pages) or
+# yyyy-MM-dd HH:mm:ss (the current English job-status page).
+GES_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 _METRIC = {SUCCEEDED: metrics.JOBS_SUCCEEDED, FAILED: metrics.JOBS_FAILED, TIMED_OUT: metrics.JOBS_TIMED_OUT}
 # The put was sent and no answer came: EventBridge may have put the event (it has no idempotency key).
 _NO_ANSWER = (ReadTimeoutError, ConnectionClosedError)
@@ -127,13 +129,20 @@ class Announcer:
 
 def _count(detail_type: str, detail: CompletionDetail) -> None:
     metrics.count(_METRIC[detail_type])
-    begin, end = detail.get("begin_time"), detail.get("end_time")
-    if begin and end and detail_type != TIMED_OUT:
+    begin, end = _ges_time(detail.get("begin_time")), _ges_time(detail.get("end_time"))
+    # A time GES wrote some other way gives no duration, rather than a wrong one.
+    if begin is not None and end is not None and detail_type != TIMED_OUT:
+        metrics.seconds(metrics.JOB_SECONDS, (end - begin).total_seconds())
+
+
+def _ges_time(text: str | None) -> datetime | None:
+    """A time as GES writes it (either spelling of GES_TIME_FORMATS), or None."""
+    for spelling in GES_TIME_FORMATS:
         try:
-            took = datetime.strptime(end, GES_TIME_FORMAT) - datetime.strptime(begin, GES_TIME_FORMAT)
+            return datetime.strptime(text or "", spelling)
         except ValueError:
-            return  # a time GES wrote some other way: no duration, rather than a wrong one
-        metrics.seconds(metrics.JOB_SECONDS, took.total_seconds())
+            continue
+    return None
 
 
 def _guarded(call: Any) -> Any:

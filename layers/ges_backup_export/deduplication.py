@@ -65,13 +65,11 @@ _INPROGRESS = STATUS_CONSTANTS["INPROGRESS"]
 T = TypeVar("T")
 
 
-class StartedExport(TypedDict):
-    """GES accepted the export: its downstream message (holding the job_id), whether it was sent, and,
-    when the job tracker follows exports, whether the tracking message was sent."""
-
-    message: DownstreamMessage
-    delivered: bool
-    tracked: NotRequired[bool]
+class StartedExport(TypedDict):  # an export GES accepted
+    message: DownstreamMessage  # its downstream message, holding the job_id
+    delivered: bool  # whether the downstream message was sent
+    tracked: NotRequired[bool]  # whether the tracking message was sent (when the tracker follows exports)
+    started_at: NotRequired[str]  # when GES accepted it, for the tracking message (older records: none)
 
 
 class UnknownDetail(TypedDict):

@@ -1,5 +1,7 @@
 """Where a started export's messages go: the downstream queue, then the job tracker's queue when it is
-set (delayed by JOB_POLL_INTERVAL_SECONDS, so that the first status check waits that long).
+set (delayed by JOB_POLL_INTERVAL_SECONDS, so that the first status check waits that long). The tracking
+message is the downstream message plus `started_at`, when GES accepted the export, kept in the export's
+record so that a tracking message owed and sent later still carries it (the tracking timeout counts from it).
 
 A send that fails after GES accepted the export is owed, not raised: the stored record says so, and the
 next request for the export sends what it still owes, each message once (deduplication.send_owed_once).
@@ -8,10 +10,11 @@ next request for the export sends what it still owes, each message once (dedupli
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from ges_backup_export.deduplication import ExportRecords, Owed, StartedExport
 from ges_backup_export.errors import DeliveryFailed, DependencyUnavailable
-from ges_backup_export.message_format import DownstreamMessage, ExportDetails
+from ges_backup_export.message_format import DownstreamMessage, ExportDetails, TrackingMessage
 from ges_backup_export.observability import logger
 from ges_backup_export.queues import SqsQueue, send_downstream
 
@@ -27,14 +30,14 @@ class Delivery:
         """Whether the job tracker follows the exports."""
         return self._tracking is not None
 
-    def first(self, message: DownstreamMessage) -> StartedExport:
-        """The first sends of a new export; what failed is owed in the result."""
-        started: StartedExport = {"message": message, "delivered": False}
+    def first(self, message: DownstreamMessage, started_at: str) -> StartedExport:
+        """The first sends of a new export GES accepted at `started_at`; what failed is owed in the result."""
+        started: StartedExport = {"message": message, "delivered": False, "started_at": started_at}
         if self._tracking is not None:
             started["tracked"] = False
         for owed in self._owed(started):
             try:
-                self._send(owed, message)
+                self._send(owed, started)
             except DependencyUnavailable as error:
                 logger.warning(
                     "a send failed after GES accepted the export; a retry sends it, without exporting again",
@@ -49,7 +52,7 @@ class Delivery:
         message = started["message"]
         for owed in self._owed(started):
             try:
-                started = records.send_owed_once(details, started, owed, self._sender(owed, message))
+                started = records.send_owed_once(details, started, owed, self._sender(owed, started))
             except DependencyUnavailable as error:
                 raise DeliveryFailed(_owed_failure(owed, message["job_id"], error.message)) from None
             logger.info("sent what a started export owed", extra={"owed": owed, "job_id": message["job_id"]})
@@ -61,12 +64,16 @@ class Delivery:
             owed.append("tracked")
         return owed
 
-    def _sender(self, owed: Owed, message: DownstreamMessage) -> Callable[[], None]:
-        return lambda: self._send(owed, message)
+    def _sender(self, owed: Owed, started: StartedExport) -> Callable[[], None]:
+        return lambda: self._send(owed, started)
 
-    def _send(self, owed: Owed, message: DownstreamMessage) -> None:
+    def _send(self, owed: Owed, started: StartedExport) -> None:
+        message = started["message"]
         if owed == "tracked" and self._tracking is not None:
-            sent = send_downstream(self._tracking, message, delay_seconds=self._poll_interval)
+            tracking = cast(TrackingMessage, dict(message))
+            if "started_at" in started:  # a record of an older version has none: the tracker adds it
+                tracking["started_at"] = started["started_at"]
+            sent = send_downstream(self._tracking, tracking, delay_seconds=self._poll_interval)
             what = "job handed to the tracker"
         else:
             sent = send_downstream(self._downstream, message)

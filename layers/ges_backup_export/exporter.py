@@ -94,10 +94,11 @@ class Exporter:
             return unknown_outcome(details, error.message, format_time(datetime.now(UTC)))
         finally:
             turn.end()
+        started_at = format_time(datetime.now(UTC))  # the tracking timeout counts from it
         message: DownstreamMessage = {"job_id": job_id, **details}
         logger.info("GES started the export", extra={"job_id": job_id})
         # A failed send is stored as owed: raising would make Powertools forget the job_id.
-        return self._delivery.first(message)
+        return self._delivery.first(message, started_at)
 
 
 def _identity(details: ExportDetails) -> ExportIdentity:

@@ -47,9 +47,12 @@ class DownstreamMessage(ExportDetails):
 
 
 class TrackingMessage(DownstreamMessage):
-    """What the job tracker checks: the downstream message, and what the tracker carries from one check
-    of the job to the next (never part of an event)."""
+    """What the job tracker checks: the downstream message, when GES accepted the export, and what the
+    tracker carries from one check of the job to the next (none of them part of an event)."""
 
+    # When GES answered with the job_id (ops.settle: when the export was settled); the tracking timeout
+    # counts from it. Absent from a message of an older version: the tracker adds its first check's time.
+    started_at: NotRequired[str]
     checks: NotRequired[int]  # status checks made so far
     last_status: NotRequired[str]  # GES's status at the last check
 

@@ -73,7 +73,7 @@ class Settings:
             dead_letter_queue_url=_optional_queue_url(env, "DEAD_LETTER_QUEUE_URL"),
             ges_timeout_seconds=_positive_float(env, "GES_TIMEOUT_SECONDS", DEFAULT_GES_TIMEOUT_SECONDS),
             ges_max_attempts=_positive_int(env, "GES_MAX_ATTEMPTS", DEFAULT_GES_MAX_ATTEMPTS),
-            tracking_queue_url=_optional_queue_url(env, "TRACKING_QUEUE_URL"),
+            tracking_queue_url=_tracking_queue_url(env),
             job_poll_interval_seconds=_poll_interval(env),
             ges_concurrency=_whole_number(
                 env, "GES_CONCURRENCY", DEFAULT_GES_CONCURRENCY, minimum=1, maximum=MAX_GES_CONCURRENCY
@@ -102,7 +102,7 @@ class TrackerSettings:
             ges_endpoint=_ges_endpoint(_required(env, "GES_ENDPOINT")),
             token_secret_id=_required(env, "GES_TOKEN_SECRET_ID"),
             idempotency_table_name=_required(env, "IDEMPOTENCY_TABLE_NAME"),
-            tracking_queue_url=_queue_url("TRACKING_QUEUE_URL", _required(env, "TRACKING_QUEUE_URL")),
+            tracking_queue_url=_tracking_queue_url(env) or _required(env, "TRACKING_QUEUE_URL"),
             dead_letter_queue_url=_optional_queue_url(env, "DEAD_LETTER_QUEUE_URL"),
             event_bus_name=_event_bus(env),
             job_poll_interval_seconds=_poll_interval(env),
@@ -264,3 +264,15 @@ def _queue_url(name: str, raw: str) -> str:
 def _optional_queue_url(env: Mapping[str, str], name: str) -> str | None:
     raw = _optional(env, name)
     return None if raw is None else _queue_url(name, raw)
+
+
+def _tracking_queue_url(env: Mapping[str, str]) -> str | None:
+    """TRACKING_QUEUE_URL: a standard queue. On a FIFO queue each re-check of a job would carry the first
+    message's deduplication id and SQS would drop it (nor does a FIFO queue delay a single message)."""
+    url = _optional_queue_url(env, "TRACKING_QUEUE_URL")
+    if url is not None and url.rstrip("/").lower().endswith(".fifo"):
+        raise ConfigurationError(
+            f"TRACKING_QUEUE_URL must be a standard SQS queue, not a FIFO queue (got {url!r}): FIFO "
+            "deduplication would drop the delayed re-checks of a job"
+        )
+    return url

@@ -5,9 +5,10 @@ or nothing after the request was sent), or when it is the lock of an invocation 
 request for it ends ExportOutcomeUnknown until a person, having looked at the graph's jobs in GES, says
 either
 
-- "it started, as job X": the record becomes that started export, not yet delivered; the caller then
-  delivers its downstream message once (ExportRecords.redeliver_once), and every later request for the
-  export gets job X as a duplicate; or
+- "it started, as job X": the record becomes that started export, not yet delivered, started at the time
+  of settling (the tracker's timeout counts from it: when GES accepted the job is not known); the caller
+  then delivers its messages once (Delivery.owed), and every later request for the export gets job X as a
+  duplicate; or
 - "it did not start": the record is deleted, so the next request for the export (a redrive of its
   dead-lettered request) exports.
 
@@ -81,7 +82,8 @@ class Settlement:
             raise SettleError(f"the job id {job_id!r} {problem}")
         export = self._find(reference).export
         message: DownstreamMessage = {"job_id": job_id, **export}
-        started: StartedExport = {"message": message, "delivered": False}
+        started_at = format_time(datetime.fromtimestamp(self._clock(), UTC))
+        started: StartedExport = {"message": message, "delivered": False, "started_at": started_at}
         if tracked:
             started["tracked"] = False
         self._guarded(

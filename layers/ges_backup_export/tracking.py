@@ -1,15 +1,20 @@
 """Following a started export's GES job to its end: one check per tracking message.
 
-A tracking message is the export's downstream message (and what the tracker carries from one check to
-the next: `checks`, `last_status`). Each check asks GES for the job's status:
+A tracking message is the export's downstream message, `started_at` (when GES accepted the export), and
+what the tracker carries from one check to the next (`checks`, `last_status`). Each check asks GES for the
+job's status:
 
-- `success` or `failed`: one completion event (announcements.py);
+- `success`: a succeeded event; `failed` or `partiallyFailed` (Huawei's job-status page lists it: a backup
+  that partly landed has not landed): a failed event carrying GES's status (announcements.py);
 - `pending`, `running`, or a status GES never documented (logged): checked again later, by a new
   tracking message delayed JOB_POLL_INTERVAL_SECONDS times 2^checks, at most 900 s (SQS's limit); the state
   lives in the message, never in the function's memory;
 - GES answers that the job does not exist (GES.7007): a failed event saying so;
 - anything else GES or the network says (429, 5xx, a refusal, a rejected token): checked again later;
-- still not ended JOB_TRACKING_TIMEOUT_SECONDS after `requested_at`: one timed-out event.
+- still not ended JOB_TRACKING_TIMEOUT_SECONDS after `started_at`: one timed-out event. Never counted
+  from `requested_at`, which a redrive keeps: a request redriven days later is a fresh job. A message
+  without `started_at` (sent by an older version) counts from its first check, whose time the tracker
+  adds to the message it sends for the next check.
 """
 
 from __future__ import annotations
@@ -38,7 +43,12 @@ from ges_backup_export.observability import log_failure, logger
 from ges_backup_export.queues import SqsQueue, dead_letter, send_dead_letters, send_downstream
 from ges_backup_export.settings import MAX_DELAY_SECONDS
 
-ENDED = {"success": SUCCEEDED, "failed": FAILED}
+ENDED = {"success": SUCCEEDED, "failed": FAILED, "partiallyFailed": FAILED}
+# A failed event's fail_reason when GES gave none.
+NO_REASON = {
+    "failed": "GES gave no reason",
+    "partiallyFailed": "GES says the job partially failed, without a reason: part of the backup is missing",
+}
 STILL_GOING = frozenset({"pending", "running"})
 UNKNOWN_JOB_CODES = frozenset({"GES.7007", "GES.8301"})  # GES.8301: the older API's spelling
 _IDS = ("job_id", "project_id", "graph_id")
@@ -62,6 +72,8 @@ def parse_tracking_message(body: str) -> TrackingMessage:
         if problem:
             raise InvalidRequest(name, problem)
     parse_time(value["requested_at"], "requested_at")
+    if "started_at" in value:
+        parse_time(value["started_at"], "started_at")
     _check_carried(value)
     return cast(TrackingMessage, value)
 
@@ -103,17 +115,16 @@ class Tracker:
     def check(self, message: TrackingMessage, deadline: Deadline, now: datetime | None = None) -> None:
         """Check the job once: announce its end, or hand it on to a later check."""
         now = now or datetime.now(UTC)
+        if "started_at" not in message:  # sent by an older version: counted from this first check
+            message = {**message, "started_at": format_time(now)}
         check = self._status(message, deadline)
         answer = check.answer or {}
         status = _status_of(answer) if "status" in answer else message.get("last_status", "unknown")
         if check.unknown_job is not None:
             self._announce(FAILED, message, {"status": status, "fail_reason": check.unknown_job}, now)
         elif status in ENDED and check.answer is not None:
-            found = {**_times(answer), "status": status}
-            if status == "failed":
-                found["fail_reason"] = str(answer.get("fail_reason") or "GES gave no reason")[:1024]
-            self._announce(ENDED[status], message, found, now)
-        elif now - parse_time(message["requested_at"], "requested_at") > self._timeout:
+            self._announce(ENDED[status], message, _ended(status, answer), now)
+        elif now - parse_time(message["started_at"], "started_at") > self._timeout:
             self._announce(TIMED_OUT, message, {**_times(answer), "status": status}, now)
         else:
             self._later(message, status if check.answer is not None else None)
@@ -162,6 +173,14 @@ def _status_of(answer: dict[str, Any]) -> str:
     """GES's status, as the tracking message carries it and an event shows it: cut to a bounded length (a
     status GES never documented could be anything)."""
     return str(answer["status"])[:MAX_STATUS_LENGTH]
+
+
+def _ended(status: str, answer: dict[str, Any]) -> dict[str, str]:
+    """What an event says of a job that ended: its status and times, and why it failed (GES's reason)."""
+    found = {**_times(answer), "status": status}
+    if status in NO_REASON:
+        found["fail_reason"] = str(answer.get("fail_reason") or NO_REASON[status])[:1024]
+    return found
 
 
 def _times(answer: dict[str, Any]) -> dict[str, str]:

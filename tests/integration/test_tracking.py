@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from ges_backup_export.errors import ConfigurationError
 from ges_backup_export.export_request import parse_time
 from ges_backup_export.message_format import EVENT_SOURCE, FAILED, SUCCEEDED, TIMED_OUT, format_time
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
@@ -36,8 +37,12 @@ def request(name: str, **changes: str) -> dict[str, str]:
     return {**REQUEST, "export_path": f"ges-backups/movies/{name}/", **changes}
 
 
-def tracking_body(job_id: str, *, requested_at: datetime | None = None, **extra: Any) -> dict[str, Any]:
-    """A tracking message as the export function sends it (the downstream message), with `extra`."""
+def tracking_body(
+    job_id: str, *, requested_at: datetime | None = None, started_at: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A tracking message as the export function sends it (the downstream message and when GES accepted
+    the export: by default when it was requested), with `extra`."""
+    requested_at = requested_at or datetime.now(UTC)
     return {
         "job_id": job_id,
         "project_id": PROJECT,
@@ -45,9 +50,19 @@ def tracking_body(job_id: str, *, requested_at: datetime | None = None, **extra:
         "backup_id": MOVIES_BACKUP,
         "export_path": f"ges-backups/movies/{job_id}/",
         "trigger": "queue",
-        "requested_at": format_time(requested_at or datetime.now(UTC)),
+        "requested_at": format_time(requested_at),
+        "started_at": format_time(started_at or requested_at),
         **extra,
     }
+
+
+def accepted_long_ago(tracker: Tracker, job_id: str, ago: timedelta = 2 * HOUR) -> None:
+    """The tracking messages waiting on the queue, sent again, `job_id`'s as if GES had accepted its
+    export `ago` (its started_at moved back)."""
+    for body in tracker.tracking_messages():
+        if body["job_id"] == job_id:
+            body["started_at"] = format_time(parse_time(body["started_at"], "started_at") - ago)
+        tracker.send(body)
 
 
 def expected(message: dict[str, Any], event: CaughtEvent, status: str, **found: str) -> dict[str, Any]:
@@ -126,6 +141,46 @@ def test_a_failed_job_ends_with_one_failed_event_carrying_ges_s_reason(
     )
 
 
+@pytest.mark.parametrize(
+    ("reason", "fail_reason"),
+    [
+        ("2 of 7 files were not written to OBS.", "2 of 7 files were not written to OBS."),
+        ("", "GES says the job partially failed, without a reason: part of the backup is missing"),
+    ],
+    ids=["ges-reason", "no-reason"],
+)
+def test_a_partially_failed_job_ends_with_one_failed_event_carrying_ges_s_status(
+    tracker: Tracker,
+    ges: FakeGes,
+    emitted_metrics: Callable[[], list[dict[str, Any]]],
+    reason: str,
+    fail_reason: str,
+) -> None:
+    """`partiallyFailed` (Huawei's job-status page lists it) is an end, not a job still going: a backup
+    that partly landed has not landed."""
+    job_id = ges.add_job(PROJECT, "movies", script=["running", "success"])
+    times = {"begin_time": "2026-11-27T02:00:00", "end_time": "2026-11-27T02:01:30"}
+    ges.inject(
+        finished("partiallyFailed", *times.values(), fail_reason=reason),
+        route="job_status",
+        when=lambda call: job_id in call.path,
+    )
+    body = tracking_body(job_id)
+    tracker.send(body)
+
+    handled = tracker.drain()
+
+    (event,) = tracker.events()
+    message = {key: value for key, value in body.items() if key != "started_at"}
+    assert event.detail_type == FAILED
+    assert event.detail == expected(message, event, "partiallyFailed", **times, fail_reason=fail_reason)
+    assert handled.received == 1  # ended at the first check, not checked again
+    documents = emitted_metrics()
+    assert sum(metric_values(documents, "ExportJobsFailed")) == 1
+    assert sum(metric_values(documents, "ExportJobsSucceeded")) == 0
+    assert metric_values(documents, "ExportJobSeconds") == [90.0]
+
+
 @pytest.mark.parametrize("code", ["GES.7007", "GES.8301"], ids=["GES.7007", "older-spelling"])
 def test_a_job_ges_does_not_know_ends_with_one_failed_event_saying_so(
     function: Function, graphs: Graphs, tracker: Tracker, ges: FakeGes, code: str
@@ -148,10 +203,12 @@ def test_a_job_ges_does_not_know_ends_with_one_failed_event_saying_so(
 def test_a_job_still_running_past_the_timeout_ends_with_one_timed_out_event(
     function: Function, graphs: Graphs, tracker: Tracker, ges: FakeGes
 ) -> None:
-    """The timeout counts from `requested_at`: a tick two hours old, a timeout of one hour."""
+    """The timeout counts from `started_at`, when GES accepted the export: two hours ago, a timeout of one
+    hour."""
     tracker.environment["JOB_TRACKING_TIMEOUT_SECONDS"] = "3600"
     ges.job_script = ("running",)
-    message = function.invoke(request("late", scheduled_time=format_time(datetime.now(UTC) - 2 * HOUR)))
+    message = function.invoke(request("late"))
+    accepted_long_ago(tracker, message["job_id"])
 
     tracker.drain()
 
@@ -174,6 +231,52 @@ def test_a_job_within_the_timeout_is_checked_again_not_timed_out(
     assert [(sent["checks"], sent["last_status"]) for sent in rechecks(aws, tracker)] == [(6, "running")]
 
 
+def test_a_redriven_request_s_job_is_checked_again_not_timed_out_at_its_first_check(
+    function: Function, graphs: Graphs, tracker: Tracker, ges: FakeGes, aws: AwsProxy
+) -> None:
+    """A request redriven two days after it was first asked for keeps its requested_at, but GES accepted
+    its export just now: the job is new, and still running at its first check."""
+    tracker.environment["JOB_TRACKING_TIMEOUT_SECONDS"] = "3600"
+    ges.job_script = ("running", "success")
+    asked = datetime.now(UTC) - timedelta(days=2)
+    before = format_time(datetime.now(UTC))
+    message = function.invoke(request("redriven", scheduled_time=format_time(asked)))
+
+    first = tracker.poller().poll_once()
+
+    assert (first.received, first.failed) == (1, 0)
+    assert tracker.events() == []
+    (recheck,) = rechecks(aws, tracker)
+    assert (recheck["checks"], recheck["last_status"]) == (1, "running")
+    assert before <= recheck["started_at"] <= format_time(datetime.now(UTC))
+    tracker.drain()
+    (event,) = tracker.events()
+    assert (event.detail_type, event.detail["job_id"]) == (SUCCEEDED, message["job_id"])
+    assert event.detail == expected(message, event, "success", **job_times(ges, message["job_id"]))
+
+
+def test_a_tracking_message_without_started_at_counts_from_its_first_check(
+    tracker: Tracker, ges: FakeGes, aws: AwsProxy
+) -> None:
+    """A message an older version sent (still in flight during an upgrade): its requested_at is two days
+    old, yet its job is checked again, and the next check carries the first check's time as started_at."""
+    tracker.environment["JOB_TRACKING_TIMEOUT_SECONDS"] = "3600"
+    job_id = ges.add_job(PROJECT, "movies", script=["running", "running", "success"])
+    body = tracking_body(job_id, requested_at=datetime.now(UTC) - timedelta(days=2))
+    del body["started_at"]
+    before = format_time(datetime.now(UTC))
+    tracker.send(body)
+
+    tracker.drain()
+
+    (event,) = tracker.events()
+    assert event.detail_type == SUCCEEDED
+    assert event.detail == expected(body, event, "success", **job_times(ges, job_id))
+    first, second = rechecks(aws, tracker)
+    assert before <= first["started_at"] <= format_time(datetime.now(UTC))
+    assert second["started_at"] == first["started_at"]  # kept from check to check
+
+
 def test_past_the_timeout_without_an_answer_the_last_status_ges_gave_is_the_event_s(
     tracker: Tracker, ges: FakeGes
 ) -> None:
@@ -188,7 +291,9 @@ def test_past_the_timeout_without_an_answer_the_last_status_ges_gave_is_the_even
     tracker.drain()
 
     (event,) = tracker.events()
-    message = {key: value for key, value in body.items() if key not in ("checks", "last_status")}
+    message = {
+        key: value for key, value in body.items() if key not in ("checks", "last_status", "started_at")
+    }
     assert event.detail_type == TIMED_OUT
     assert event.detail == expected(message, event, "running")
 
@@ -367,6 +472,8 @@ def bad_bodies() -> list[tuple[str, str]]:
         (json.dumps({**good, "trigger": None}), "trigger: is required, a non-empty string"),
         (json.dumps({**good, "graph_id": "../movies"}), "graph_id: must be 1 to 64 letters"),
         (json.dumps({**good, "requested_at": "2026-11-27T02:00:00"}), "requested_at: must carry its UTC"),
+        (json.dumps({**good, "started_at": "2026-11-27T02:00:00"}), "started_at: must carry its UTC"),
+        (json.dumps({**good, "started_at": 7}), "started_at: must be an ISO-8601 time string"),
         (json.dumps({**good, "checks": -1}), "checks: must be a whole number, at least 0"),
         (json.dumps({**good, "checks": True}), "checks: must be a whole number, at least 0"),
         (json.dumps({**good, "last_status": 7}), "last_status: must be a string of at most 64"),
@@ -403,6 +510,24 @@ def test_without_a_dead_letter_queue_an_unreadable_message_is_left_to_the_redriv
     (dead,) = tracker.dead_letters()  # moved there by SQS, as the template's redrive policy says
     assert dead.raw_body == "{not json"
     assert ges.calls == []
+
+
+def test_a_fifo_tracking_queue_is_a_configuration_error_naming_it_and_nothing_is_checked(
+    tracker: Tracker, ges: FakeGes
+) -> None:
+    """Each re-check would reuse the first message's deduplication id and SQS would drop it, so a job
+    still running at its first check would never be announced: refused before any GES call."""
+    job_id = ges.add_job(PROJECT, "movies", script=["running"])
+    tracker.environment["TRACKING_QUEUE_URL"] = tracker.queue_url + ".fifo"
+
+    with pytest.raises(ConfigurationError) as refused:
+        tracker.invoke({"Records": [sqs_record(json.dumps(tracking_body(job_id)))]})
+
+    assert str(refused.value).startswith(
+        "ConfigurationError: TRACKING_QUEUE_URL must be a standard SQS queue"
+    )
+    assert ges.calls == []
+    assert tracker.events() == []
 
 
 # --- 5. putting the event ---------------------------------------------------------------------------------
@@ -585,6 +710,57 @@ def test_the_tracker_counts_each_job_once_by_how_it_ended_and_how_long_ges_took(
     assert Counter(event.detail_type for event in tracker.events()) == {SUCCEEDED: 1, FAILED: 1, TIMED_OUT: 1}
 
 
+@pytest.mark.parametrize(
+    ("begin", "end"),
+    [
+        ("2026-11-27T02:00:05", "2026-11-27T02:07:35"),
+        ("2026-11-27 02:00:05", "2026-11-27 02:07:35"),
+        ("2026-11-27 02:00:05", "2026-11-27T02:07:35"),
+    ],
+    ids=["T", "space", "mixed"],
+)
+def test_how_long_a_job_took_is_counted_whichever_way_ges_writes_its_times(
+    tracker: Tracker, ges: FakeGes, emitted_metrics: Callable[[], list[dict[str, Any]]], begin: str, end: str
+) -> None:
+    """GES writes begin_time and end_time as yyyy-MM-ddTHH:mm:ss (the SDK, the Chinese pages) or
+    yyyy-MM-dd HH:mm:ss (the current English page): both are read; the event keeps GES's spelling."""
+    job_id = ges.add_job(PROJECT, "movies")
+    ges.inject(finished("success", begin, end), route="job_status", when=lambda call: job_id in call.path)
+    tracker.send(tracking_body(job_id))
+
+    tracker.drain()
+
+    (event,) = tracker.events()
+    assert (event.detail["begin_time"], event.detail["end_time"]) == (begin, end)
+    assert metric_values(emitted_metrics(), "ExportJobSeconds") == [450.0]
+
+
+@pytest.mark.parametrize("style", ["T", "space"])
+def test_the_fake_ges_writes_job_times_either_way_and_the_tracker_reads_both(
+    function: Function,
+    graphs: Graphs,
+    tracker: Tracker,
+    ges: FakeGes,
+    emitted_metrics: Callable[[], list[dict[str, Any]]],
+    style: str,
+) -> None:
+    ges.job_time_style = style
+    ges.job_script = STEPS
+    message = function.invoke(REQUEST)
+
+    tracker.drain()
+
+    (event,) = tracker.events()
+    times = job_times(ges, message["job_id"])
+    assert event.detail == expected(message, event, "success", **times)
+    separator = "T" if style == "T" else " "
+    assert all(value[10] == separator for value in times.values())
+    begin, end = (datetime.fromisoformat(times[key]) for key in ("begin_time", "end_time"))
+    assert metric_values(emitted_metrics(), "ExportJobSeconds") == [(end - begin).total_seconds()]
+    ges.reset()
+    assert ges.job_time_style == "T"
+
+
 def test_the_token_appears_in_no_event_metric_or_log_line(
     function: Function,
     graphs: Graphs,
@@ -599,7 +775,8 @@ def test_the_token_appears_in_no_event_metric_or_log_line(
     ok = function.invoke(request("ok"))
     failed = function.invoke(request("failed"))
     unknown = function.invoke(request("unknown"))
-    late = function.invoke(request("late", scheduled_time=format_time(datetime.now(UTC) - 2 * HOUR)))
+    late = function.invoke(request("late"))
+    accepted_long_ago(tracker, late["job_id"])
     ges.script_job(failed["job_id"], ["failed"], fail_reason="OBS said no")
     ges.forget_job(unknown["job_id"])
     ges.script_job(late["job_id"], ["running"])
@@ -634,11 +811,10 @@ def test_end_to_end_every_started_export_ends_with_exactly_one_completion_event(
     redelivery of the record) and EventBridge a put; then every tracking message delivered once more."""
     tracker.environment["JOB_TRACKING_TIMEOUT_SECONDS"] = "3600"
     ges.job_script = STEPS
-    late_tick = format_time(datetime.now(UTC) - 2 * HOUR)
     asked = {
         "ok": request("e2e-ok"),
         "failed": request("e2e-failed"),
-        "late": request("e2e-late", scheduled_time=late_tick),
+        "late": request("e2e-late"),
         "unknown": request("e2e-unknown"),
     }
     for body in [*asked.values(), asked["ok"], asked["late"], asked["failed"]]:
@@ -660,11 +836,15 @@ def test_end_to_end_every_started_export_ends_with_exactly_one_completion_event(
     assert exported.failed >= 1  # the record whose tracking sends all failed, redelivered
     ges.script_job(jobs["failed"], ["running", "failed"], fail_reason="OBS refused the export.")
     ges.script_job(jobs["late"], ["running"])
+    accepted_long_ago(tracker, jobs["late"])  # GES accepted it two hours ago: past the timeout
     ges.forget_job(jobs["unknown"])
     ges.inject(Fault.http(503), route="job_status", times=int(tracker.environment["GES_MAX_ATTEMPTS"]))
     aws.inject("events.PutEvents", AwsFault.error(500, "InternalException"))
 
     tracked = tracker.drain()
+    # The timed-out job ends after all (its messages delivered again now carry a recent started_at, the
+    # export function's): announced already, it is not announced again.
+    ges.script_job(jobs["late"], ["success"])
     for sent in aws.parameters_of("sqs.SendMessage"):  # every tracking message, delivered again
         if tracking_sends(sent):
             tracker.send(sent["MessageBody"])

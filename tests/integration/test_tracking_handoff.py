@@ -1,6 +1,7 @@
 """The export function's side of the job tracker: each new export handed to it once, right after its
-downstream message, and what it counts (ExportsStarted, ExportsDeduplicated, ExportsFailed); and the
-settle command, which hands a settled export to the tracker too.
+downstream message, with when GES accepted it (`started_at`, kept in the export's record for a send owed),
+and what it counts (ExportsStarted, ExportsDeduplicated, ExportsFailed); and the settle command, which
+hands a settled export to the tracker too.
 
 Through the real export handler (and the tracker's, to see a handed-over job announced) over moto and the
 fake GES; the AWS proxy records each SendMessage's parameters (its queue, body and DelaySeconds).
@@ -9,14 +10,16 @@ fake GES; the AWS proxy records each SendMessage's parameters (its queue, body a
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 
-from ges_backup_export.errors import DeliveryFailed
-from ges_backup_export.message_format import SUCCEEDED
+from ges_backup_export.errors import ConfigurationError, DeliveryFailed
+from ges_backup_export.message_format import SUCCEEDED, format_time
 from ges_backup_export.settlement import Settlement
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
@@ -49,6 +52,18 @@ def fail_tracking_sends(aws: AwsProxy, function: Function, times: int | None) ->
     )
 
 
+def now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def next_second() -> None:
+    """Wait until the clock's second (started_at's resolution) changed: a time taken from now on differs
+    from any taken before."""
+    before = now()
+    time.sleep(1.01 - time.time() % 1)
+    assert now() > before
+
+
 def export_record(function: Function) -> dict[str, Any]:
     """The stored result of the one export record of the table."""
     (record,) = [r for r in function.idempotency_records() if r["id"].startswith("ges-backup-export:export#")]
@@ -62,12 +77,26 @@ def export_record(function: Function) -> dict[str, Any]:
 def test_a_new_export_is_handed_to_the_tracker_right_after_its_downstream_message_delayed_by_the_interval(
     function: Function, graphs: Graphs, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The tracking message is the downstream message plus started_at: when GES answered with the job_id
+    (the tracker's timeout counts from it), also kept in the export's record."""
     monkeypatch.setenv("JOB_POLL_INTERVAL_SECONDS", "7")
+    before = now()
 
     message = function.invoke(REQUEST)
 
-    assert sends(aws, function) == [(DOWNSTREAM, message, None), (TRACKING, message, 7)]
-    assert export_record(function) == {"message": message, "delivered": True, "tracked": True}
+    started_at = export_record(function)["started_at"]
+    assert before <= started_at <= now()
+    assert "started_at" not in message
+    assert sends(aws, function) == [
+        (DOWNSTREAM, message, None),
+        (TRACKING, {**message, "started_at": started_at}, 7),
+    ]
+    assert export_record(function) == {
+        "message": message,
+        "delivered": True,
+        "tracked": True,
+        "started_at": started_at,
+    }
 
 
 @pytest.mark.parametrize("trigger", ["direct", "queue", "schedule"])
@@ -103,8 +132,9 @@ def test_a_new_export_costs_three_aws_requests_without_the_tracker_and_four_with
     sent = 2 if tracked else 1
     assert dict(aws.requests) == {"dynamodb.PutItem": 1, "sqs.SendMessage": sent, "dynamodb.UpdateItem": 1}
     assert [queue for queue, _, _ in sends(aws, function)] == [DOWNSTREAM, TRACKING][:sent]
+    stored = export_record_of(function, message)
     expected = {"message": message, "delivered": True, **({"tracked": True} if tracked else {})}
-    assert export_record_of(function, message) == expected
+    assert stored == {**expected, "started_at": stored["started_at"]}
 
 
 def export_record_of(function: Function, message: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +145,20 @@ def export_record_of(function: Function, message: dict[str, Any]) -> dict[str, A
             if stored.get("message") == message:
                 return stored
     return {}
+
+
+def test_a_fifo_tracking_queue_is_a_configuration_error_naming_it_and_nothing_is_exported(
+    function: Function, graphs: Graphs, ges: FakeGes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FIFO deduplication would drop the tracker's re-checks of a job: refused before any GES call."""
+    monkeypatch.setenv("TRACKING_QUEUE_URL", function.stack.queue_urls[TRACKING] + ".fifo")
+
+    error = function.invoke_failing(REQUEST)
+
+    assert isinstance(error, ConfigurationError)
+    assert str(error).startswith("ConfigurationError: TRACKING_QUEUE_URL must be a standard SQS queue")
+    assert ges.calls == []
+    assert function.downstream() == []
 
 
 # --- 2. a failed tracking send is owed, never lost --------------------------------------------------------
@@ -131,17 +175,29 @@ def test_a_failed_tracking_send_is_kept_and_sent_once_by_the_next_request_for_th
     assert "handing it to the job tracker failed" in error.message
     (message,) = function.downstream()
     assert error.message.startswith(f"GES accepted the export as job {message['job_id']}")
-    assert export_record(function) == {"message": message, "delivered": True, "tracked": False}
+    started_at = export_record(function)["started_at"]
+    assert export_record(function) == {
+        "message": message,
+        "delivered": True,
+        "tracked": False,
+        "started_at": started_at,
+    }
     assert tracker.tracking_messages() == []
 
     aws.clear_faults()
+    next_second()  # the owed send comes later, and still carries when GES accepted the export
     again = function.invoke(REQUEST)
     then = function.invoke(REQUEST)
 
     assert again == then == message
-    assert tracker.tracking_messages() == [message]
+    assert tracker.tracking_messages() == [{**message, "started_at": started_at}]
     assert function.downstream() == []
-    assert export_record(function) == {"message": message, "delivered": True, "tracked": True}
+    assert export_record(function) == {
+        "message": message,
+        "delivered": True,
+        "tracked": True,
+        "started_at": started_at,
+    }
     assert len(ges.export_calls) == 1
 
 
@@ -159,8 +215,17 @@ def test_a_failed_downstream_send_owes_both_messages_and_the_next_request_sends_
     message = function.invoke(REQUEST)
     function.invoke(REQUEST)
 
-    assert sends(aws, function) == [(DOWNSTREAM, message, None), (TRACKING, message, None)]
-    assert export_record(function) == {"message": message, "delivered": True, "tracked": True}
+    started_at = export_record(function)["started_at"]
+    assert sends(aws, function) == [
+        (DOWNSTREAM, message, None),
+        (TRACKING, {**message, "started_at": started_at}, None),
+    ]
+    assert export_record(function) == {
+        "message": message,
+        "delivered": True,
+        "tracked": True,
+        "started_at": started_at,
+    }
     assert len(ges.export_calls) == 1
 
 
@@ -234,11 +299,13 @@ def test_a_settled_export_is_handed_to_the_tracker_at_once_and_announced_once(
     graphs: Graphs,
     ges: FakeGes,
     tracker: Tracker,
+    aws: AwsProxy,
     capsys: pytest.CaptureFixture[str],
     where: str,
 ) -> None:
     """`ops.settle started`: the job may have ended long before the person settles it, so the tracker
-    checks it at once (no delay); every later request for the export is a duplicate that hands nothing."""
+    checks it at once (no delay), its timeout counted from the time of settling (started_at: when GES
+    accepted it is not known); every later request for the export is a duplicate that hands nothing."""
     ges.inject(Fault.http(500))
     assert function.invoke_failing(REQUEST).code == "ExportOutcomeUnknown"
     (unknown,) = Settlement(function.stack.table_name, boto3.client("dynamodb")).unknown()
@@ -251,13 +318,26 @@ def test_a_settled_export_is_handed_to_the_tracker_at_once_and_announced_once(
         arguments = ["--table", function.stack.table_name, "--downstream", queues[DOWNSTREAM]]
         arguments += ["--tracking", queues[TRACKING]]
 
+    next_second()  # the time of settling, not of the failed export
+    before = now()
+    aws.reset_counts()
+
     code = settle([*arguments, "started", unknown.reference, "--job-id", job_id])
 
     assert code == 0
     assert "and the job tracker follows it" in capsys.readouterr().out
     (message,) = function.downstream()
     assert message["job_id"] == job_id
-    assert export_record(function) == {"message": message, "delivered": True, "tracked": True}
+    started_at = export_record(function)["started_at"]
+    assert before <= started_at <= now()
+    assert export_record(function) == {
+        "message": message,
+        "delivered": True,
+        "tracked": True,
+        "started_at": started_at,
+    }
+    handed = [body for queue, body, _ in sends(aws, function) if queue == TRACKING]
+    assert handed == [{**message, "started_at": started_at}]
     assert all(record["id"].startswith("ges-backup-export:") for record in function.idempotency_records())
     function.invoke(REQUEST)
     tracker.drain()

@@ -325,6 +325,15 @@ def test_fifo_queue_url_is_kept_as_given() -> None:
     assert Settings.from_env(env(DOWNSTREAM_QUEUE_URL=url)).downstream_queue_url == url
 
 
+@pytest.mark.parametrize("suffix", [".fifo", ".fifo/", ".FIFO"])
+def test_a_fifo_tracking_queue_is_refused_by_name(suffix: str) -> None:
+    """FIFO deduplication would drop the tracker's delayed re-checks of a job (and a FIFO queue takes no
+    per-message delay): the tracking queue must be a standard one."""
+    error = refused(TRACKING_QUEUE_URL=QUEUE.replace("downstream", "tracking") + suffix)
+
+    assert error.message.startswith("TRACKING_QUEUE_URL must be a standard SQS queue, not a FIFO queue")
+
+
 # --- concurrency ------------------------------------------------------------------------------------
 
 

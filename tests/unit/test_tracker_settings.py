@@ -154,6 +154,14 @@ def test_a_malformed_url_is_refused_naming_the_variable(name: str, value: str) -
     assert refused(**{name: value}).startswith(f"{name} must be")
 
 
+@pytest.mark.parametrize("suffix", [".fifo", ".fifo/", ".FIFO"])
+def test_a_fifo_tracking_queue_is_refused_naming_the_variable(suffix: str) -> None:
+    """Each re-check of a job would reuse the first message's deduplication id, and SQS would drop it."""
+    problem = refused(TRACKING_QUEUE_URL=TRACKING + suffix)
+
+    assert problem.startswith("TRACKING_QUEUE_URL must be a standard SQS queue, not a FIFO queue")
+
+
 def test_the_tracker_needs_no_project_and_no_downstream_queue() -> None:
     """It follows jobs of any project the messages name, and sends nothing downstream."""
     settings = TrackerSettings.from_env(tracker_env(GES_PROJECT_ID=None, DOWNSTREAM_QUEUE_URL=None))
@@ -180,6 +188,7 @@ def test_the_export_function_reads_its_tracking_queue_and_first_delay() -> None:
     ("overrides", "problem"),
     [
         ({"TRACKING_QUEUE_URL": "tracking"}, "TRACKING_QUEUE_URL must be an SQS queue URL"),
+        ({"TRACKING_QUEUE_URL": TRACKING + ".fifo"}, "TRACKING_QUEUE_URL must be a standard SQS queue"),
         ({"JOB_POLL_INTERVAL_SECONDS": "901"}, "JOB_POLL_INTERVAL_SECONDS must be at most 900, got 901"),
     ],
 )

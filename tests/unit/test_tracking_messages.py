@@ -1,6 +1,6 @@
 """Tracking messages (parse_tracking_message) and one check of a job (Tracker.check) on stubs: what a
-message must hold, what the next check carries, the growing delay, and the timeout's edge, at a given
-time rather than the clock's."""
+message must hold, what the next check carries, the growing delay, and the timeout's edge (counted from
+`started_at`, never `requested_at`), at a given time rather than the clock's."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ MESSAGE = {
     "trigger": "schedule",
     "requested_at": "2026-11-27T02:00:00Z",
 }
+# As the export function sends it: GES accepted the export when it was requested.
+TRACKED = {**MESSAGE, "started_at": "2026-11-27T02:00:00Z"}
+DAYS_BEFORE = "2026-11-25T02:00:00Z"  # a request time two days older (a redriven request keeps its own)
 
 
 def refusal(body: Any) -> InvalidRequest:
@@ -42,7 +45,7 @@ def test_a_downstream_message_is_a_tracking_message() -> None:
 
 
 def test_what_the_tracker_carries_is_kept() -> None:
-    carried = {**MESSAGE, "checks": 4, "last_status": "running"}
+    carried = {**TRACKED, "checks": 4, "last_status": "running"}
 
     assert parse_tracking_message(json.dumps(carried)) == carried
 
@@ -72,6 +75,11 @@ def test_ids_are_ges_ids(field: str) -> None:
         ('"a string"', "body", "must be a JSON object, got a string"),
         ({**MESSAGE, "requested_at": "yesterday"}, "requested_at", "must be an ISO-8601 time"),
         ({**MESSAGE, "requested_at": "2026-11-27T02:00:00"}, "requested_at", "must carry its UTC offset"),
+        ({**MESSAGE, "started_at": "2026-11-27T02:00:00"}, "started_at", "must carry its UTC offset"),
+        ({**MESSAGE, "started_at": "soon"}, "started_at", "must be an ISO-8601 time such as"),
+        ({**MESSAGE, "started_at": ""}, "started_at", "must be an ISO-8601 time such as"),
+        ({**MESSAGE, "started_at": 7}, "started_at", "must be an ISO-8601 time string, got a number"),
+        ({**MESSAGE, "started_at": None}, "started_at", "must be an ISO-8601 time string, got null"),
         ({**MESSAGE, "checks": -1}, "checks", "must be a whole number, at least 0"),
         ({**MESSAGE, "checks": 1.5}, "checks", "must be a whole number, at least 0"),
         ({**MESSAGE, "checks": False}, "checks", "must be a whole number, at least 0"),
@@ -124,12 +132,13 @@ class StubSqs:
 
 def check(
     *answers: dict[str, Any] | Exception,
-    message: dict[str, Any] = MESSAGE,
+    message: dict[str, Any] = TRACKED,
     after: timedelta = timedelta(minutes=5),
     poll: int = 30,
     timeout: int = 86_400,
 ) -> tuple[StubAnnouncer, StubSqs]:
-    """One check of `message`, `after` its request, with GES answering `answers`."""
+    """One check of `message`, `after` its request (and the export's start), with GES answering
+    `answers`."""
     announcer, sqs = StubAnnouncer(), StubSqs()
     tracker = Tracker(
         cast(Any, StubGes(*answers)),
@@ -161,26 +170,51 @@ def test_a_failed_job_s_reason_is_cut_and_a_missing_one_said() -> None:
     assert no_reason.announced[0][1]["fail_reason"] == "GES gave no reason"
 
 
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("3 files missing", "3 files missing"),
+        (None, "GES says the job partially failed, without a reason: part of the backup is missing"),
+    ],
+)
+def test_a_partially_failed_job_is_an_end_announced_as_failed_with_ges_s_status(
+    reason: str | None, said: str
+) -> None:
+    answer = {
+        "status": "partiallyFailed",
+        "begin_time": "2026-11-27 02:00:30",
+        "end_time": "2026-11-27 02:04:00",
+    }
+
+    announcer, sqs = check({**answer, "fail_reason": reason}, after=timedelta(days=3), timeout=3600)
+
+    assert announcer.announced == [
+        (FAILED, {**MESSAGE, **answer, "fail_reason": said, "checked_at": "2026-11-30T02:00:00Z"})
+    ]
+    assert sqs.sent == []
+
+
 def test_carried_state_stays_out_of_the_event() -> None:
-    announcer, _ = check({"status": "success"}, message={**MESSAGE, "checks": 7, "last_status": "running"})
+    announcer, _ = check({"status": "success"}, message={**TRACKED, "checks": 7, "last_status": "running"})
 
     ((_, detail),) = announcer.announced
     assert "checks" not in detail
     assert "last_status" not in detail
+    assert "started_at" not in detail
 
 
 @pytest.mark.parametrize(("checks", "delay"), [(0, 30), (1, 60), (4, 480), (5, 900), (10**6, 900)])
 def test_a_job_not_ended_goes_back_on_the_queue_with_a_growing_delay(checks: int, delay: int) -> None:
-    announcer, sqs = check({"status": "running"}, message={**MESSAGE, "checks": checks})
+    announcer, sqs = check({"status": "running"}, message={**TRACKED, "checks": checks})
 
     assert announcer.announced == []
     (request,) = sqs.sent
     assert request["DelaySeconds"] == delay
-    assert json.loads(request["MessageBody"]) == {**MESSAGE, "checks": checks + 1, "last_status": "running"}
+    assert json.loads(request["MessageBody"]) == {**TRACKED, "checks": checks + 1, "last_status": "running"}
 
 
 def test_with_no_answer_the_next_check_keeps_the_last_status_ges_gave() -> None:
-    carried = {**MESSAGE, "checks": 2, "last_status": "pending"}
+    carried = {**TRACKED, "checks": 2, "last_status": "pending"}
 
     _, sqs = check(GesUnavailable("GES answered 503"), message=carried)
 
@@ -189,11 +223,35 @@ def test_with_no_answer_the_next_check_keeps_the_last_status_ges_gave() -> None:
 
 
 @pytest.mark.parametrize(("seconds", "timed_out"), [(3600, False), (3601, True)])
-def test_the_timeout_counts_from_the_request_s_time(seconds: int, timed_out: bool) -> None:
-    announcer, sqs = check({"status": "pending"}, after=timedelta(seconds=seconds), timeout=3600)
+def test_the_timeout_counts_from_when_ges_accepted_the_export_not_from_the_request(
+    seconds: int, timed_out: bool
+) -> None:
+    """A request redriven two days after it was first asked for keeps its requested_at; its job is new."""
+    redriven = {**TRACKED, "requested_at": DAYS_BEFORE}
+
+    announcer, sqs = check(
+        {"status": "pending"}, message=redriven, after=timedelta(seconds=seconds), timeout=3600
+    )
 
     assert [kind for kind, _ in announcer.announced] == ([TIMED_OUT] if timed_out else [])
     assert len(sqs.sent) == (0 if timed_out else 1)
+
+
+def test_a_message_without_started_at_counts_from_its_first_check_and_carries_that_time_on() -> None:
+    """A tracking message an older version sent (in flight during an upgrade) has no started_at."""
+    older = {**MESSAGE, "requested_at": DAYS_BEFORE}
+
+    announcer, sqs = check({"status": "running"}, message=older, after=timedelta(minutes=5), timeout=3600)
+
+    assert announcer.announced == []
+    (request,) = sqs.sent
+    first_check = "2026-11-27T02:05:00Z"
+    assert json.loads(request["MessageBody"]) == {
+        **older,
+        "started_at": first_check,
+        "checks": 1,
+        "last_status": "running",
+    }
 
 
 def test_an_ended_job_past_the_timeout_is_announced_as_it_ended() -> None:
@@ -205,7 +263,7 @@ def test_an_ended_job_past_the_timeout_is_announced_as_it_ended() -> None:
 def test_a_job_ges_does_not_know_is_failed_with_the_last_status_it_had() -> None:
     unknown = GesRefused(400, "GES.7007", "The job does not exist.")
 
-    announcer, _ = check(unknown, message={**MESSAGE, "checks": 3, "last_status": "running"})
+    announcer, _ = check(unknown, message={**TRACKED, "checks": 3, "last_status": "running"})
 
     ((kind, detail),) = announcer.announced
     assert kind == FAILED
