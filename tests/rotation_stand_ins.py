@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from ges_backup_export.errors import ConfigurationError, ExportError
 from ges_backup_export.rotation_runtime import current_rotation
@@ -74,6 +75,20 @@ class Rotating:
         assert_no_token(str(raised.value))
         return raised.value
 
+    def start_refused(self) -> ClientError:
+        """A new rotation that Secrets Manager refuses to start (a failed one still holds AWSPENDING)."""
+        with pytest.raises(ClientError) as raised:
+            self.local.start()
+        return raised.value
+
+    def attempt(self, version_id: str) -> ExportError | None:
+        """One attempt at the rotation of `version_id` (Secrets Manager's first, or a retry with the same
+        version): the steps until one fails; that failure, or None."""
+        error = self.local.attempt(self.handler, version_id)
+        assert error is None or isinstance(error, ExportError), repr(error)
+        assert_no_token(str(error))
+        return error
+
     def rotate(self) -> str:
         version_id = self.start()
         for step in STEPS:
@@ -86,6 +101,15 @@ class Rotating:
             SecretId=self.secret_arn
         )["VersionIdsToStages"]
         return {version: sorted(labels) for version, labels in stages.items()}
+
+    def pending_elsewhere(self) -> list[str]:
+        """The versions other than the AWSCURRENT one that hold AWSPENDING: a rotation that blocks every
+        later one (Secrets Manager refuses RotateSecret while there is one)."""
+        return [
+            version
+            for version, labels in self.versions().items()
+            if "AWSPENDING" in labels and "AWSCURRENT" not in labels
+        ]
 
     def current_version(self) -> str:
         [version] = [version for version, labels in self.versions().items() if "AWSCURRENT" in labels]

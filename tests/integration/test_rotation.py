@@ -313,6 +313,43 @@ def test_testing_or_promoting_a_version_without_a_token_fails_and_changes_nothin
     assert (iam.issued_tokens, ges.calls) == (0, [])
 
 
+# --- a failed rotation never stays stuck ----------------------------------------------------------------
+
+
+def test_a_failed_rotation_that_keeps_awspending_blocks_the_next_one_as_secrets_manager_does(
+    rotating: Rotating, ges: FakeGes
+) -> None:
+    version = rotating.start()
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+    rotating.attempt(version)
+
+    refusal = rotating.start_refused()
+
+    assert refusal.response["Error"] == {
+        "Code": "InvalidRequestException",
+        "Message": "A previous rotation isn't complete. That rotation will be reattempted.",
+    }
+    assert rotating.pending_elsewhere() == [version]
+
+
+def test_a_transient_failure_keeps_the_version_pending_and_a_retry_of_it_completes(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes
+) -> None:
+    old = rotating.current_version()
+    version = rotating.start()
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+
+    error = rotating.attempt(version)
+
+    assert error is not None
+    assert error.code == "GesUnavailable"
+    assert rotating.versions()[version] == ["AWSPENDING"]  # a retry may still succeed: the label stays
+    assert rotating.current_version() == old
+    assert rotating.attempt(version) is None  # Secrets Manager's retry, with the same version
+    assert rotating.versions() == {old: ["AWSPREVIOUS"], version: ["AWSCURRENT", "AWSPENDING"]}
+    assert iam.issued_tokens == 1
+
+
 # --- refusals --------------------------------------------------------------------------------------------
 
 
