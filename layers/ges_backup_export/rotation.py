@@ -16,8 +16,14 @@ version; a version already at AWSCURRENT means the rotation is done, so the step
 version must be at AWSPENDING. So a repeated step, or a step run again after a failure, makes no second
 IAM call and no second version.
 
-A step that cannot complete raises: Secrets Manager marks the rotation failed and tries again later, and
-AWSCURRENT keeps the previous token meanwhile (still valid until it expires).
+A step that cannot complete raises: Secrets Manager marks the rotation failed and tries it again later
+with the same version (whose value cannot change), and AWSCURRENT keeps the previous token meanwhile.
+A retry can succeed after a transient failure, never once the pending token is dead: GES rejected it.
+Then the step gives the version up: it removes AWSPENDING from it, AWS's recipe for a stranded rotation,
+and raises saying so. Secrets Manager refuses to start a rotation while a
+version other than the current one holds AWSPENDING; without the label the next rotation starts with a
+new version, and a new token, while the retries of the given-up version are refused at once
+(docs/token-rotation.md).
 """
 
 from __future__ import annotations
@@ -25,17 +31,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from ges_backup_export.aws_clients import WORST_CALL_SECONDS
 from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import InvalidRequest, RotationRefused, shown_name
+from ges_backup_export.errors import ExportError, InvalidRequest, RotationRefused, TokenRejected, shown_name
 from ges_backup_export.ges import GesClient
 from ges_backup_export.iam import IamClient, IamCredentials
 from ges_backup_export.observability import logger
 from ges_backup_export.scrubbing import Scrubber
 from ges_backup_export.secret_versions import PENDING_STAGE, SecretState, SecretVersions
 from ges_backup_export.settings import RotationSettings
-from ges_backup_export.token_source import CURRENT_STAGE, TokenReader, parse_secret
+from ges_backup_export.token_source import CURRENT_STAGE, SecretToken, TokenReader, parse_secret
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 # Kept free after IAM's answer, for the one AWS call that follows it (PutSecretValue), at its worst.
@@ -68,6 +75,13 @@ class RotationRequest:
         return cls(secret_id, version_id, step)
 
 
+class PendingTokenGivenUp(ExportError):
+    """The pending token can never pass (its code says why: TokenRejected), and the step removed AWSPENDING
+    from its version, so that the next rotation can start with a new one."""
+
+    permanent = True
+
+
 class PendingToken:
     """The token of the version being rotated in, read from the secret at AWSPENDING: the token reader
     (token_source.TokenReader) of the GES client that tests it."""
@@ -77,19 +91,22 @@ class PendingToken:
         self._secret_id = secret_id
         self._version_id = version_id
         self._scrubber = scrubber
-        self._token: str | None = None
+        self._read: SecretToken | None = None
 
     def get(self, *, refresh: bool = False) -> str:
-        if self._token is None or refresh:
+        return self.read(refresh=refresh).token
+
+    def read(self, *, refresh: bool = False) -> SecretToken:
+        """The token and its expires_at."""
+        if self._read is None or refresh:
             value = self._secrets.pending_value(self._secret_id, self._version_id)
             if value is None:
                 version = _shown(self._version_id)
                 raise RotationRefused(
                     f"version {version} holds no token yet: createSecret has not stored one"
                 )
-            self._token = parse_secret(value).token
-            self._scrubber.add(self._token)
-        return self._token
+            self._read = _parsed(value, self._scrubber)
+        return self._read
 
     def scrub(self, text: str) -> str:
         return self._scrubber.scrub(text)
@@ -141,8 +158,8 @@ class TokenRotation:
         if not state.rotation_enabled:
             raise RotationRefused(f"secret {state.name} does not have rotation enabled")
         stages = state.stages.get(request.version_id)
-        if stages is None:
-            raise RotationRefused(f"version {version} is not a version of secret {state.name}")
+        if not stages:  # on AWS a version without stages is not listed at all
+            self._refuse_without_stages(state, request, stages)
         if CURRENT_STAGE in stages:
             logger.info("the version is already AWSCURRENT: nothing to do")
             return True
@@ -152,8 +169,26 @@ class TokenRotation:
             )
         return False
 
+    def _refuse_without_stages(
+        self, state: SecretState, request: RotationRequest, stages: tuple[str, ...] | None
+    ) -> NoReturn:
+        """A version that has no stage: one that a step gave up (it still has its value), else unknown."""
+        version = _shown(request.version_id)
+        if self._secrets.holds_value(request.secret_id, request.version_id):
+            raise RotationRefused(
+                f"version {version} of secret {state.name} was given up (AWSPENDING was removed from it: "
+                "its token was dead or expired too soon) and can never become current: this retry does "
+                "nothing; the next rotation fetches a new token"
+            )
+        if stages is None:
+            raise RotationRefused(f"version {version} is not a version of secret {state.name}")
+        raise RotationRefused(
+            f"version {version} of secret {state.name} is not at AWSPENDING (its stages: [])"
+        )
+
     def _create(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
-        if self._secrets.pending_value(request.secret_id, request.version_id) is not None:
+        stored = self._secrets.pending_value(request.secret_id, request.version_id)
+        if stored is not None:
             logger.info("the pending version already holds a token: nothing to do")
             return
         credentials = IamCredentials.from_secret(
@@ -170,15 +205,44 @@ class TokenRotation:
 
     def _test(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
         tokens = PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber)
-        self._ges(tokens, self.sleep).check_access(self._settings.ges_project_id, deadline)
+        try:
+            self._ges(tokens, self.sleep).check_access(self._settings.ges_project_id, deadline)
+        except TokenRejected as error:  # dead (a 401, twice): unlike GES unavailable, no retry can help
+            raise self._give_up(
+                request, error.code, f"GES rejected the pending token: {error.message}"
+            ) from None
         logger.info("GES accepted the pending token")
 
     def _finish(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
         # Out of order (createSecret never succeeded), AWSCURRENT would move to a version without a token.
-        PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber).get()
+        PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber).read()
         current = state.current_version()
         self._secrets.make_current(request.secret_id, request.version_id, current)
         logger.info("the new token is AWSCURRENT", extra={"previous_version": current})
+
+    def _give_up(self, request: RotationRequest, code: str, why: str) -> PendingTokenGivenUp:
+        """Removes AWSPENDING from the version, whose token can never pass; the error to raise."""
+        version = _shown(request.version_id)
+        try:
+            self._secrets.give_up_pending(request.secret_id, request.version_id)
+        except ExportError as failure:  # the version stays pending: its next retry gives it up again
+            return PendingTokenGivenUp(
+                f"{why}; removing AWSPENDING from version {version} failed too ({failure.message}): "
+                "a retry of this rotation tries again",
+                code=code,
+            )
+        return PendingTokenGivenUp(
+            f"{why}; version {version} is given up: AWSPENDING was removed from it, so it never becomes "
+            "current, the retries of this rotation stop at once and the next rotation fetches a new "
+            "token; AWSCURRENT keeps the token in use",
+            code=code,
+        )
+
+
+def _parsed(value: str, scrubber: Scrubber) -> SecretToken:
+    token = parse_secret(value)
+    scrubber.add(token.token)
+    return token
 
 
 def same_secret(configured: str, secret_id: str) -> bool:

@@ -96,6 +96,24 @@ def assert_nothing_changed(rotating: Rotating, current: str, pending: str) -> No
     assert rotating.value_of(pending) is None
 
 
+def given_up(version: str) -> str:
+    """How the error of a step that gives its version up ends."""
+    return (
+        f"version {version} is given up: AWSPENDING was removed from it, so it never becomes current, "
+        "the retries of this rotation stop at once and the next rotation fetches a new token; "
+        "AWSCURRENT keeps the token in use"
+    )
+
+
+def refused_as_given_up(rotating: Rotating, version: str) -> str:
+    """The refusal of a step for a version that was given up."""
+    return (
+        f"version {version} of secret {rotating.stack.name}-ges-token was given up (AWSPENDING was removed "
+        "from it: its token was dead or expired too soon) and can never become current: this retry does "
+        "nothing; the next rotation fetches a new token"
+    )
+
+
 def failures(logs: Logs) -> list[dict[str, Any]]:
     return [line for line in logs() if line["message"] == "token rotation step failed"]
 
@@ -270,9 +288,8 @@ def test_create_secret_for_a_version_that_holds_a_token_calls_iam_no_more(
     version = rotating.start()
     rotating.step(version, "createSecret")
     stored = digest(rotating.value_of(version))
-    ges.accept_tokens_from(None)
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
     rotating.failing_step(version, "testSecret")  # the rotation failed; Secrets Manager starts it over
-    ges.accept_tokens_from(iam)
 
     for step in STEPS:
         rotating.step(version, step)
@@ -348,6 +365,103 @@ def test_a_transient_failure_keeps_the_version_pending_and_a_retry_of_it_complet
     assert rotating.attempt(version) is None  # Secrets Manager's retry, with the same version
     assert rotating.versions() == {old: ["AWSPREVIOUS"], version: ["AWSCURRENT", "AWSPENDING"]}
     assert iam.issued_tokens == 1
+
+
+@pytest.mark.parametrize("death", ["revoked", "password-changed", "expired-early"])
+def test_a_pending_token_that_dies_after_a_failed_test_is_given_up_and_the_next_rotation_brings_a_live_one(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes, graphs: Graphs, function_logs: Logs, death: str
+) -> None:
+    old = rotating.current_version()
+    stuck = rotating.start()
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+    first = rotating.attempt(stuck)  # testSecret fails once: GES is unavailable
+    assert first is not None
+    assert (first.code, rotating.versions()[stuck]) == ("GesUnavailable", ["AWSPENDING"])
+    pending = json.loads(rotating.value_of(stuck) or "{}")["token"]
+    if death == "revoked":
+        assert iam.revoke(pending)
+    elif death == "password-changed":  # IAM revokes the user's tokens; the operator updates the secret
+        iam.set_password(DOMAIN, USER, "new-" + PASSWORD)
+        rotating.set_credentials(credentials_json(password="new-" + PASSWORD))
+    else:  # IAM ends it before its stored expires_at says
+        iam.expire_all()
+
+    retry = rotating.attempt(stuck)  # Secrets Manager retries the same version
+
+    assert retry is not None
+    assert retry.code == "TokenRejected"
+    assert retry.message.endswith(given_up(stuck))
+    assert (rotating.versions()[stuck], rotating.pending_elsewhere()) == ([], [])
+    assert rotating.current_version() == old
+    again = rotating.attempt(stuck)  # a later retry of it fails fast, saying why
+    assert again is not None
+    assert (again.code, again.message) == ("RotationRefused", refused_as_given_up(rotating, stuck))
+    assert iam.issued_tokens == 1  # no retry of the stuck version could get a new token
+    assert [line["rotation_step"] for line in failures(function_logs)] == [
+        "testSecret",
+        "testSecret",
+        "createSecret",
+    ]
+
+    new = rotating.rotate()  # the next rotation is not refused, and brings a live token
+
+    assert rotating.current_version() == new
+    assert iam.token_project(rotating.current()["token"]) == PROJECT
+    ges.rotate_token()  # only IAM's tokens are valid now
+    result = Function(rotating.stack).invoke(REQUEST)
+    assert result["export_path"] == REQUEST["export_path"]
+    [export] = ges.export_calls
+    assert (export.token_valid, export.status) == (True, 200)
+
+
+def test_a_give_up_that_secrets_manager_refuses_keeps_the_label_and_the_retry_gives_it_up(
+    rotating: Rotating, ges: FakeGes, aws: AwsProxy
+) -> None:
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+    ges.accept_tokens_from(None)
+    aws.inject("secretsmanager.UpdateSecretVersionStage", AwsFault.error(400, "AccessDeniedException"))
+
+    error = rotating.failing_step(version, "testSecret")
+
+    assert error.code == "TokenRejected"
+    assert (
+        f"; removing AWSPENDING from version {version} failed too (Secrets Manager UpdateSecretVersionStage "
+        f"on {rotating.secret_arn} failed: "
+    ) in error.message
+    assert error.message.endswith("): a retry of this rotation tries again")
+    assert rotating.pending_elsewhere() == [version]
+    retry = rotating.attempt(version)
+    assert retry is not None
+    assert (retry.code, retry.message.endswith(given_up(version))) == ("TokenRejected", True)
+    assert rotating.pending_elsewhere() == []
+
+
+def test_a_given_up_version_that_describe_secret_no_longer_lists_is_refused_saying_so(
+    rotating: Rotating, ges: FakeGes, aws: AwsProxy
+) -> None:
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+    ges.accept_tokens_from(None)
+    rotating.failing_step(version, "testSecret")
+    # Secrets Manager lists only versions with a label (moto keeps the given-up one, with none).
+    described = boto3.client("secretsmanager").describe_secret(SecretId=rotating.secret_arn)
+    listed = {key: labels for key, labels in described["VersionIdsToStages"].items() if labels}
+    aws.inject(
+        "secretsmanager.DescribeSecret",
+        AwsFault.answer(
+            {
+                "ARN": described["ARN"],
+                "Name": described["Name"],
+                "RotationEnabled": True,
+                "VersionIdsToStages": listed,
+            }
+        ),
+    )
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert (error.code, error.message) == ("RotationRefused", refused_as_given_up(rotating, version))
 
 
 # --- refusals --------------------------------------------------------------------------------------------
@@ -600,7 +714,7 @@ def test_credentials_missing_a_field_fail_the_step_naming_it(
     assert_nothing_changed(rotating, current, version)
 
 
-def test_ges_rejecting_the_pending_token_fails_test_secret_and_keeps_the_old_token(
+def test_ges_rejecting_the_pending_token_fails_test_secret_gives_the_version_up_and_keeps_the_old_token(
     rotating: Rotating, ges: FakeGes
 ) -> None:
     current = rotating.current_version()
@@ -611,9 +725,12 @@ def test_ges_rejecting_the_pending_token_fails_test_secret_and_keeps_the_old_tok
     error = rotating.failing_step(version, "testSecret")
 
     assert error.code == "TokenRejected"
+    assert error.message.startswith("GES rejected the pending token: ")
+    assert error.message.endswith(given_up(version))
     assert [call.status for call in ges.calls] == [401, 401]  # the pending version is read again, once
     assert rotating.current_version() == current
-    assert rotating.versions()[version] == ["AWSPENDING"]
+    assert rotating.versions()[version] == []  # no longer AWSPENDING: no retry can promote it
+    assert rotating.pending_elsewhere() == []  # nor block the next rotation
 
 
 def test_ges_refusing_the_pending_token_s_rights_fails_test_secret_with_ges_s_code(
@@ -628,6 +745,7 @@ def test_ges_refusing_the_pending_token_s_rights_fails_test_secret_with_ges_s_co
 
     assert (error.code, error.message) == ("GES.7041", "Insufficient permission.")
     assert rotating.current_version() == current
+    assert rotating.versions()[version] == ["AWSPENDING"]  # the token lives: rights granted, a retry passes
 
 
 def test_ges_unavailable_at_test_secret_is_retried_then_fails_the_step(
@@ -643,6 +761,7 @@ def test_ges_unavailable_at_test_secret_is_retried_then_fails_the_step(
     assert error.code == "GesUnavailable"
     assert len(rotating.pauses) == DEFAULT_GES_MAX_ATTEMPTS - 1
     assert rotating.current_version() == current
+    assert rotating.versions()[version] == ["AWSPENDING"]  # transient: the retry of the version may pass
 
 
 def test_secrets_manager_failing_to_store_the_token_fails_the_step_and_a_retry_stores_one(
