@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +36,26 @@ def credentials_json(*, password: str | None = PASSWORD, **changes: Any) -> str:
 
 
 @dataclass
+class Clock:
+    """The time the rotation function and the fake IAM see: the real time, `hours_later`."""
+
+    hours_later: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.hours_later * 3600
+
+
+@dataclass
 class Rotating:
     """A stack whose token secret rotates: run steps through the real handler and read the secret.
 
-    The IAM and GES clients' waits between attempts are recorded in `pauses` instead of slept."""
+    The IAM and GES clients' waits between attempts are recorded in `pauses` instead of slept, and the
+    rotation function reads the time from `clock`, which the fake IAM shares (`later`)."""
 
     stack: Stack
     local: LocalRotation
     credentials_arn: str
+    clock: Clock = field(default_factory=Clock)
     pauses: list[float] = field(default_factory=list)
     _handler: Handler = field(default_factory=load_rotation_handler)
 
@@ -54,7 +67,12 @@ class Rotating:
         with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
             runtime = current_rotation()
             runtime.iam.sleep = runtime.rotation.sleep = self.pauses.append
+            runtime.rotation.clock = self.clock
         return self._handler(event, context)
+
+    def later(self, hours: float) -> None:
+        """`hours` pass, for the rotation function and the fake IAM (and so the fake GES)."""
+        self.clock.hours_later += hours
 
     def start(self) -> str:
         return self.local.start()

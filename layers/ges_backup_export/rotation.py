@@ -7,9 +7,10 @@ without a value, then calls the rotation function once per step, and calls a ste
 - createSecret: unless the version already holds a value, get a token from IAM (with the credentials in
   IAM_CREDENTIALS_SECRET_ID) and store it as that version, at AWSPENDING;
 - setSecret: nothing: GES takes a token as it is, there is nothing to register;
-- testSecret: GES must accept the pending token (it lists the project's graphs);
-- finishSecret: AWSCURRENT moves to the version (never to one that holds no token); the one it leaves
-  becomes AWSPREVIOUS.
+- testSecret: the pending token must outlive the next rotation (and GES must accept it: it lists the
+  project's graphs);
+- finishSecret: AWSCURRENT moves to the version (never to one that holds no token, or a token that would
+  not outlive the next rotation); the one it leaves becomes AWSPREVIOUS.
 
 Before any step, as AWS's own rotation functions do: the secret must have rotation enabled and list the
 version; a version already at AWSCURRENT means the rotation is done, so the step does nothing; any other
@@ -18,9 +19,10 @@ IAM call and no second version.
 
 A step that cannot complete raises: Secrets Manager marks the rotation failed and tries it again later
 with the same version (whose value cannot change), and AWSCURRENT keeps the previous token meanwhile.
-A retry can succeed after a transient failure, never once the pending token is dead: GES rejected it.
-Then the step gives the version up: it removes AWSPENDING from it, AWS's recipe for a stranded rotation,
-and raises saying so. Secrets Manager refuses to start a rotation while a
+A retry can succeed after a transient failure, never once the pending token is dead: GES rejected it, or
+it would expire before the next rotation is due plus LIFETIME_MARGIN_HOURS (also found by createSecret,
+when a retry comes that late). Then the step gives the version up: it removes AWSPENDING from it, AWS's
+recipe for a stranded rotation, and raises saying so. Secrets Manager refuses to start a rotation while a
 version other than the current one holds AWSPENDING; without the label the next rotation starts with a
 new version, and a new token, while the retries of the given-up version are refused at once
 (docs/token-rotation.md).
@@ -31,11 +33,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from ges_backup_export.aws_clients import WORST_CALL_SECONDS
 from ges_backup_export.deadline import Deadline
 from ges_backup_export.errors import ExportError, InvalidRequest, RotationRefused, TokenRejected, shown_name
+from ges_backup_export.export_request import parse_time
 from ges_backup_export.ges import GesClient
 from ges_backup_export.iam import IamClient, IamCredentials
 from ges_backup_export.observability import logger
@@ -49,7 +53,13 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 MARGIN_SECONDS = WORST_CALL_SECONDS
 _ARN_SUFFIX = 7  # the "-" and six random characters Secrets Manager appends to a secret's name in its ARN
 _MAX_SHOWN_ID = 256  # a secret's ARN is longer than errors.MAX_SHOWN_NAME
+# A new token must outlive the next rotation (TOKEN_ROTATION_HOURS from now) by this much: Secrets Manager
+# runs a rate(N hours) rotation at any time in a window of one hour.
+LIFETIME_MARGIN_HOURS = 1
+_HOUR = 3600
+EXPIRES_TOO_SOON = "TokenExpiresTooSoon"
 Sleep = Callable[[float], None]
+Clock = Callable[[], float]
 # A GES client that uses the given tokens and waits between attempts with the given sleep.
 GesFactory = Callable[[TokenReader, Sleep], GesClient]
 
@@ -76,8 +86,8 @@ class RotationRequest:
 
 
 class PendingTokenGivenUp(ExportError):
-    """The pending token can never pass (its code says why: TokenRejected), and the step removed AWSPENDING
-    from its version, so that the next rotation can start with a new one."""
+    """The pending token can never pass (its code says why: TokenRejected, TokenExpiresTooSoon), and the
+    step removed AWSPENDING from its version, so that the next rotation can start with a new one."""
 
     permanent = True
 
@@ -130,6 +140,7 @@ class TokenRotation:
         self._ges = ges
         self._scrubber = scrubber
         self.sleep: Sleep = time.sleep
+        self.clock: Clock = time.time
 
     def run(self, request: RotationRequest, deadline: Deadline) -> None:
         """Run the step; raises when it cannot complete."""
@@ -188,7 +199,8 @@ class TokenRotation:
 
     def _create(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
         stored = self._secrets.pending_value(request.secret_id, request.version_id)
-        if stored is not None:
+        if stored is not None:  # a retry: the version's value cannot change, so it must still do
+            self._check_lifetime(request, _parsed(stored, self._scrubber))
             logger.info("the pending version already holds a token: nothing to do")
             return
         credentials = IamCredentials.from_secret(
@@ -205,6 +217,7 @@ class TokenRotation:
 
     def _test(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
         tokens = PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber)
+        self._check_lifetime(request, tokens.read())
         try:
             self._ges(tokens, self.sleep).check_access(self._settings.ges_project_id, deadline)
         except TokenRejected as error:  # dead (a 401, twice): unlike GES unavailable, no retry can help
@@ -214,11 +227,30 @@ class TokenRotation:
         logger.info("GES accepted the pending token")
 
     def _finish(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
-        # Out of order (createSecret never succeeded), AWSCURRENT would move to a version without a token.
-        PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber).read()
+        # Out of order (createSecret never succeeded), AWSCURRENT would move to a version without a token;
+        # run again much later, to a token that expires too soon.
+        pending = PendingToken(self._secrets, request.secret_id, request.version_id, self._scrubber).read()
+        self._check_lifetime(request, pending)
         current = state.current_version()
         self._secrets.make_current(request.secret_id, request.version_id, current)
         logger.info("the new token is AWSCURRENT", extra={"previous_version": current})
+
+    def _check_lifetime(self, request: RotationRequest, pending: SecretToken) -> None:
+        """Gives the version up unless its token outlives the next rotation by LIFETIME_MARGIN_HOURS."""
+        hours = self._settings.token_rotation_hours
+        needed = self.clock() + (hours + LIFETIME_MARGIN_HOURS) * _HOUR
+        expiry = _time_or_none(pending.expires_at)
+        if expiry is not None and expiry >= needed:
+            return
+        period = f"(TOKEN_ROTATION_HOURS={hours}) plus a margin of {LIFETIME_MARGIN_HOURS} hour"
+        why = (
+            f"the pending token has no usable expires_at: a token must be shown to stay valid until the "
+            f"next rotation is due {period}, until {_utc(needed)}"
+            if expiry is None
+            else f"the pending token expires at {pending.expires_at}, before the next rotation is due "
+            f"{period}: it must stay valid until {_utc(needed)}"
+        )
+        raise self._give_up(request, EXPIRES_TOO_SOON, why)
 
     def _give_up(self, request: RotationRequest, code: str, why: str) -> PendingTokenGivenUp:
         """Removes AWSPENDING from the version, whose token can never pass; the error to raise."""
@@ -243,6 +275,18 @@ def _parsed(value: str, scrubber: Scrubber) -> SecretToken:
     token = parse_secret(value)
     scrubber.add(token.token)
     return token
+
+
+def _time_or_none(value: str | None) -> float | None:
+    """An expires_at as a POSIX time; None when there is none or it is not a time with its offset."""
+    try:
+        return None if value is None else parse_time(value, "expires_at").timestamp()
+    except InvalidRequest:
+        return None
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def same_secret(configured: str, secret_id: str) -> bool:
