@@ -265,7 +265,7 @@ class TokenRotation:
             )
         return PendingTokenGivenUp(
             f"{why}; version {version} is given up: AWSPENDING was removed from it, so it never becomes "
-            "current, the retries of this rotation stop at once and the next rotation fetches a new "
+            "current, its retries fail at once and the next rotation fetches a new "
             "token; AWSCURRENT keeps the token in use",
             code=code,
         )

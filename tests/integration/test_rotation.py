@@ -110,7 +110,7 @@ def given_up(version: str) -> str:
     """How the error of a step that gives its version up ends."""
     return (
         f"version {version} is given up: AWSPENDING was removed from it, so it never becomes current, "
-        "the retries of this rotation stop at once and the next rotation fetches a new token; "
+        "its retries fail at once and the next rotation fetches a new token; "
         "AWSCURRENT keeps the token in use"
     )
 
