@@ -185,7 +185,7 @@ class TokenRotation:
     ) -> NoReturn:
         """A version that has no stage: one that a step gave up (it still has its value), else unknown."""
         version = _shown(request.version_id)
-        if self._secrets.holds_value(request.secret_id, request.version_id):
+        if self._holds_value(request):
             raise RotationRefused(
                 f"version {version} of secret {state.name} was given up (AWSPENDING was removed from it: "
                 "its token was dead or expired too soon) and can never become current: this retry does "
@@ -196,6 +196,12 @@ class TokenRotation:
         raise RotationRefused(
             f"version {version} of secret {state.name} is not at AWSPENDING (its stages: [])"
         )
+
+    def _holds_value(self, request: RotationRequest) -> bool:
+        try:
+            return self._secrets.holds_value(request.secret_id, request.version_id)
+        except ExportError:  # cannot tell (e.g. an id Secrets Manager does not take): refused as unknown
+            return False
 
     def _create(self, request: RotationRequest, state: SecretState, deadline: Deadline) -> None:
         stored = self._secrets.pending_value(request.secret_id, request.version_id)

@@ -684,6 +684,22 @@ def test_a_version_that_is_not_the_secret_s_is_refused(rotating: Rotating, iam: 
     assert iam.calls == []
 
 
+def test_a_version_secrets_manager_cannot_read_is_refused_as_not_the_secret_s(
+    rotating: Rotating, iam: FakeIam, aws: AwsProxy
+) -> None:
+    rotating.start()
+    stranger = "not-a-version-" + "x" * 40
+    aws.inject("secretsmanager.GetSecretValue", AwsFault.error(400, "ValidationException"))
+
+    error = rotating.failing_step(stranger, "createSecret")
+
+    assert (error.code, error.message) == (
+        "RotationRefused",
+        f"version {stranger} is not a version of secret {rotating.stack.name}-ges-token",
+    )
+    assert iam.calls == []
+
+
 def test_a_version_that_is_not_pending_is_refused(rotating: Rotating, iam: FakeIam) -> None:
     old = rotating.current_version()
     rotating.rotate()  # the first version is AWSPREVIOUS now
