@@ -700,6 +700,23 @@ def test_a_version_secrets_manager_cannot_read_is_refused_as_not_the_secret_s(
     assert iam.calls == []
 
 
+def test_a_version_whose_label_was_removed_before_it_held_a_token_is_refused(
+    rotating: Rotating, iam: FakeIam
+) -> None:
+    version = rotating.start()
+    boto3.client("secretsmanager").update_secret_version_stage(  # an operator's clean-up, by hand
+        SecretId=rotating.secret_arn, VersionStage="AWSPENDING", RemoveFromVersionId=version
+    )
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert (error.code, error.message) == (
+        "RotationRefused",
+        f"version {version} of secret {rotating.stack.name}-ges-token is not at AWSPENDING (its stages: [])",
+    )
+    assert iam.calls == []
+
+
 def test_a_version_that_is_not_pending_is_refused(rotating: Rotating, iam: FakeIam) -> None:
     old = rotating.current_version()
     rotating.rotate()  # the first version is AWSPREVIOUS now
