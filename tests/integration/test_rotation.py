@@ -931,7 +931,7 @@ def test_ges_refusing_the_pending_token_s_rights_fails_test_secret_with_ges_s_co
 
     error = rotating.failing_step(version, "testSecret")
 
-    assert (error.code, error.message) == ("GES.7041", "Insufficient permission.")
+    assert (error.code, error.message) == ("GES.7041", f"project {PROJECT}: Insufficient permission.")
     assert rotating.current_version() == current
     assert rotating.versions()[version] == ["AWSPENDING"]  # the token lives: rights granted, a retry passes
 
