@@ -27,10 +27,11 @@ DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS = 86_400
 DEFAULT_EVENT_BUS_NAME = "default"
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 # TOKEN_ROTATION_HOURS: the template's TokenRotationHours, its default and bounds (4 hours is the shortest
-# rotation Secrets Manager schedules; an IAM token lives 24 hours).
+# rotation Secrets Manager schedules; an IAM token lives 24 hours and must outlive the period by an hour,
+# so 22 is the longest period a fresh token ever passes).
 DEFAULT_TOKEN_ROTATION_HOURS = 12
 MIN_TOKEN_ROTATION_HOURS = 4
-MAX_TOKEN_ROTATION_HOURS = 23
+MAX_TOKEN_ROTATION_HOURS = 22
 # An EventBridge bus name (letters, digits and ._-/), or a bus ARN.
 _EVENT_BUS = re.compile(
     r"[A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}"

@@ -144,9 +144,9 @@ def test_the_credentials_secret_is_empty_or_a_full_secret_arn(parameters: dict[s
         assert not re.fullmatch(pattern, bad), bad
 
 
-def test_the_rotation_period_is_12_hours_by_default_and_between_4_and_23(parameters: dict[str, Any]) -> None:
+def test_the_rotation_period_is_12_hours_by_default_and_between_4_and_22(parameters: dict[str, Any]) -> None:
     hours = parameters["TokenRotationHours"]
-    assert (hours["Type"], hours["Default"], hours["MinValue"], hours["MaxValue"]) == ("Number", 12, 4, 23)
+    assert (hours["Type"], hours["Default"], hours["MinValue"], hours["MaxValue"]) == ("Number", 12, 4, 22)
 
 
 def test_the_default_period_replaces_a_token_with_half_its_life_left(template: dict[str, Any]) -> None:
