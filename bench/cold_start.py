@@ -38,12 +38,12 @@ class Step:
 
 STEPS = (
     Step("create boto3 clients (ours: first call; baseline: at import, in its import time)",
-         ("ges_backup_export/runtime.py", "_build"), None),
+         ("ges_backup_export/export/runtime.py", "_build"), None),
     Step("secret read (GetSecretValue)",
-         ("ges_backup_export/token_source.py", "get"), (_BASELINE, "_token_value")),
+         ("ges_backup_export/ges/token_source.py", "get"), (_BASELINE, "_token_value")),
     Step("idempotency lock (PutItem)", (_DYNAMODB, "_put_record"), (_BASELINE, "_lock")),
     Step("GES POST (requests)", ("requests/sessions.py", "request"), ("requests/sessions.py", "request")),
-    Step("downstream send (SendMessage)", ("ges_backup_export/queues.py", "send"), (_BASELINE, "_send")),
+    Step("downstream send (SendMessage)", ("ges_backup_export/aws/queues.py", "send"), (_BASELINE, "_send")),
     Step("store the result (UpdateItem)", (_DYNAMODB, "_update_record"), (_BASELINE, "_complete")),
 )  # fmt: skip
 

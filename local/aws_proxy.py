@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-# SQS's own rules, written here independently of the function's code (ges_backup_export.message_format),
+# SQS's own rules, written here independently of the function's code (ges_backup_export.core.message_format),
 # so that a mistake there is caught here rather than shared.
 SQS_MAX_MESSAGE_BYTES = 262_144
 _NOT_FOR_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

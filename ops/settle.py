@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from ges_backup_export.deduplication import ExportRecords
-from ges_backup_export.delivery import Delivery
-from ges_backup_export.errors import ExportError
-from ges_backup_export.queues import SqsQueue
-from ges_backup_export.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
-from ges_backup_export.settlement import SettleError, Settlement, UnknownExport
+from ges_backup_export.aws.queues import SqsQueue
+from ges_backup_export.core.errors import ExportError
+from ges_backup_export.export.deduplication import ExportRecords
+from ges_backup_export.export.delivery import Delivery
+from ges_backup_export.export.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
+from ops.settlement import SettleError, Settlement, UnknownExport
 from ops.stack import StackError, output, stack_outputs
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from ges_backup_export.errors import ConfigurationError, ExportError
-from ges_backup_export.rotation_runtime import current_rotation
+from ges_backup_export.core.errors import ConfigurationError, ExportError
+from ges_backup_export.rotation.runtime import current_rotation
 from local.aws import Stack
 from local.lambda_runtime import Handler, LocalContext
 from local.rotation import STEPS, LocalRotation, load_rotation_handler

@@ -20,10 +20,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from ges_backup_export.deduplication import EXPORT_KEY_PREFIX
-from ges_backup_export.errors import ConfigurationError, ExportError
-from ges_backup_export.ges import GesClient
-from ges_backup_export.runtime import current_runtime
+from ges_backup_export.core.errors import ConfigurationError, ExportError
+from ges_backup_export.export.deduplication import EXPORT_KEY_PREFIX
+from ges_backup_export.export.runtime import current_runtime
+from ges_backup_export.ges.client import GesClient
 from local.aws import Stack, string_attributes, take_messages
 from local.fake_ges import (
     SAMPLE_BACKUP_ID,

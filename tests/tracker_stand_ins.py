@@ -20,8 +20,8 @@ from typing import Any
 
 import boto3
 
-from ges_backup_export.errors import ConfigurationError
-from ges_backup_export.runtime import current_tracker
+from ges_backup_export.core.errors import ConfigurationError
+from ges_backup_export.tracker.runtime import current_tracker
 from local.aws import Stack, catch_events, queue_depth, string_attributes, take_messages
 from local.lambda_runtime import LocalContext, PollResult, QueuePoller, function_environment, load_function
 from tests.stand_ins import Message, VirtualWaits

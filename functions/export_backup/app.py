@@ -9,15 +9,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ges_backup_export import metrics
-from ges_backup_export.batch import ConcurrentBatchProcessor
-from ges_backup_export.concurrency import ExportTurns
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.observability import logger
-from ges_backup_export.runtime import current_runtime
-from ges_backup_export.triggers import is_queue_event
+from ges_backup_export.core import metrics
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.observability import logger
+from ges_backup_export.export.batch import ConcurrentBatchProcessor
+from ges_backup_export.export.concurrency import ExportTurns
+from ges_backup_export.export.runtime import current_runtime
+from ges_backup_export.export.triggers import is_queue_event
 
-# Records handled concurrently (concurrency.py); a batch whose every record failed is answered like any
+# Records handled concurrently (export/concurrency.py); a batch whose every record failed is answered like any
 # other (batchItemFailures), not raised: its failures are already reported one by one.
 processor = ConcurrentBatchProcessor()
 

@@ -1,5 +1,5 @@
 """Lambda entry point of the token rotation: Secrets Manager runs it once per step of every rotation of the
-GES token secret, and the ges_backup_export layer does the step (rotation.py)."""
+GES token secret, and the ges_backup_export layer does the step (rotation/steps.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ges_backup_export.observability import logger
-from ges_backup_export.rotation_runtime import run_step
+from ges_backup_export.core.observability import logger
+from ges_backup_export.rotation.runtime import run_step
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,12 +9,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ges_backup_export import metrics
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.observability import logger
-from ges_backup_export.runtime import current_tracker
-from ges_backup_export.triggers import is_queue_event
+from ges_backup_export.core import metrics
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.errors import InvalidRequest
+from ges_backup_export.core.observability import logger
+from ges_backup_export.export.triggers import is_queue_event
+from ges_backup_export.tracker.runtime import current_tracker
 
 # A batch whose every record failed is answered like any other (batchItemFailures), not raised.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

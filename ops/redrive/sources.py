@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ges_backup_export.message_format import (
+from ges_backup_export.core.message_format import (
     ERROR_CODE,
     ERROR_MESSAGE,
     REQUESTED_AT,

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from ges_backup_export import metrics
-from ges_backup_export.observability import logger
+from ges_backup_export.core import metrics
+from ges_backup_export.core.observability import logger
 from local.aws import Stack, aws_environment, deploy, moto_server
 from local.aws_proxy import AwsProxy
 from local.fake_ges import FakeGes

@@ -25,8 +25,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as note_outcome
 from hypothesis import strategies as st
 
-from ges_backup_export.errors import ExportError, InvalidRequest
-from ges_backup_export.triggers import Batch, Submission, batch_from_body, batch_from_event, is_queue_event
+from ges_backup_export.core.errors import ExportError, InvalidRequest
+from ges_backup_export.export.triggers import (
+    Batch,
+    Submission,
+    batch_from_body,
+    batch_from_event,
+    is_queue_event,
+)
 from local.fake_ges import Call, FakeGes
 from tests import reliability
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.deduplication import EXPORT_KEY_PREFIX
-from ges_backup_export.message_format import MAX_MESSAGE_BYTES, format_time, message_size
+from ges_backup_export.core.message_format import MAX_MESSAGE_BYTES, format_time, message_size
+from ges_backup_export.export.deduplication import EXPORT_KEY_PREFIX
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault, exporting_to
 from local.lambda_runtime import ROOT, invoke_once

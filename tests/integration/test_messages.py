@@ -8,7 +8,7 @@ import re
 import boto3
 import pytest
 
-from ges_backup_export.export_request import ExportIdentity
+from ges_backup_export.core.message_format import ExportIdentity
 from local.fake_ges import FakeGes
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from ges_backup_export.message_format import request_time_of
-from ges_backup_export.settlement import Settlement
+from ges_backup_export.core.message_format import request_time_of
 from local.aws import queue_depth, string_attributes, take_messages
 from local.fake_ges import FakeGes, Fault
 from ops import settle
 from ops.redrive import Redrive, RedriveError, command, main, moving
+from ops.settlement import Settlement
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 
 if TYPE_CHECKING:

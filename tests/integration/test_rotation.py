@@ -25,11 +25,11 @@ import boto3
 import pytest
 import requests
 
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials
-from ges_backup_export.scrubbing import Scrubber
-from ges_backup_export.settings import DEFAULT_GES_MAX_ATTEMPTS
-from ges_backup_export.token_source import TOKEN_EXPIRING
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.scrubbing import Scrubber
+from ges_backup_export.core.settings import DEFAULT_GES_MAX_ATTEMPTS
+from ges_backup_export.ges.token_source import TOKEN_EXPIRING
+from ges_backup_export.rotation.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials
 from local.aws import deploy
 from local.aws_proxy import AwsFault, AwsProxy
 from local.fake_ges import FakeGes, Fault

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ges_backup_export.bounded_http import MAX_ANSWER_BYTES
+from ges_backup_export.ges.http import MAX_ANSWER_BYTES
 from local.fake_ges import DEEP_JSON, FakeGes, Fault
 from local.tls import LocalTls, local_tls
 from tests import reliability

@@ -15,11 +15,11 @@ from typing import Any
 import boto3
 import pytest
 
-from ges_backup_export.settlement import Settlement
 from local.aws_proxy import AwsFault, AwsProxy
 from local.fake_ges import FakeGes, Fault
 from local.lambda_runtime import ROOT
 from ops.settle import main
+from ops.settlement import Settlement
 from tests.stand_ins import MOVIES_BACKUP, Function, Graphs
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/settle/"}

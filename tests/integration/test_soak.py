@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from ges_backup_export.settlement import Settlement
 from local.aws import catch_events, queue_depth, take_messages
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault, exporting_to
 from local.lambda_runtime import poll_until_stopped
 from local.tls import local_tls
 from ops.settle import main as settle
+from ops.settlement import Settlement
 from tests import reliability
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, wait_for
 from tests.tracker_stand_ins import TRACKER, TRACKER_CODE, TRACKING_QUEUE, tracker_batch_size

@@ -19,9 +19,9 @@ from typing import Any
 import boto3
 import pytest
 
-from ges_backup_export.errors import ConfigurationError
-from ges_backup_export.export_request import parse_time
-from ges_backup_export.message_format import EVENT_SOURCE, FAILED, SUCCEEDED, TIMED_OUT, format_time
+from ges_backup_export.core.errors import ConfigurationError
+from ges_backup_export.core.message_format import EVENT_SOURCE, FAILED, SUCCEEDED, TIMED_OUT, format_time
+from ges_backup_export.core.times import parse_time
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
@@ -61,14 +61,14 @@ def accepted_long_ago(tracker: Tracker, job_id: str, ago: timedelta = 2 * HOUR) 
     export `ago` (its started_at moved back)."""
     for body in tracker.tracking_messages():
         if body["job_id"] == job_id:
-            body["started_at"] = format_time(parse_time(body["started_at"], "started_at") - ago)
+            body["started_at"] = format_time(parse_time(body["started_at"]) - ago)
         tracker.send(body)
 
 
 def expected(message: dict[str, Any], event: CaughtEvent, status: str, **found: str) -> dict[str, Any]:
     """The exact detail an event must have: the downstream message, the status, what GES gave, and
     checked_at (a UTC time, taken from the event)."""
-    parse_time(event.detail["checked_at"], "checked_at")
+    parse_time(event.detail["checked_at"])
     assert event.detail["checked_at"].endswith("Z")
     return {**message, "status": status, **found, "checked_at": event.detail["checked_at"]}
 

@@ -18,12 +18,12 @@ from typing import Any
 import boto3
 import pytest
 
-from ges_backup_export.errors import ConfigurationError, DeliveryFailed
-from ges_backup_export.message_format import SUCCEEDED, format_time
-from ges_backup_export.settlement import Settlement
+from ges_backup_export.core.errors import ConfigurationError, DeliveryFailed
+from ges_backup_export.core.message_format import SUCCEEDED, format_time
 from local.aws_proxy import AwsFault, AwsProxy, on_queue
 from local.fake_ges import FakeGes, Fault
 from ops.settle import main as settle
+from ops.settlement import Settlement
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 from tests.tokens import CANARY
 from tests.tracker_stand_ins import Tracker, metric_values

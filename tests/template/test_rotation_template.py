@@ -10,19 +10,18 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.aws_clients import WORST_CALL_SECONDS
-from ges_backup_export.bounded_http import BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS
-from ges_backup_export.iam import IAM_MAX_ATTEMPTS, IAM_TIMEOUT_SECONDS
-from ges_backup_export.rotation import MARGIN_SECONDS
-from ges_backup_export.settings import (
-    DEFAULT_GES_MAX_ATTEMPTS,
-    DEFAULT_GES_TIMEOUT_SECONDS,
+from ges_backup_export.aws.clients import WORST_CALL_SECONDS
+from ges_backup_export.core.settings import DEFAULT_GES_MAX_ATTEMPTS, DEFAULT_GES_TIMEOUT_SECONDS
+from ges_backup_export.ges.http import BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS
+from ges_backup_export.ges.token_source import TOKEN_EXPIRING
+from ges_backup_export.rotation.iam import IAM_MAX_ATTEMPTS, IAM_TIMEOUT_SECONDS
+from ges_backup_export.rotation.settings import (
     DEFAULT_TOKEN_ROTATION_HOURS,
     MAX_TOKEN_ROTATION_HOURS,
     MIN_TOKEN_ROTATION_HOURS,
     RotationSettings,
 )
-from ges_backup_export.token_source import TOKEN_EXPIRING
+from ges_backup_export.rotation.steps import MARGIN_SECONDS
 from local.template import DEFAULT_TEMPLATE, load_template, parameter_defaults
 
 REPO = DEFAULT_TEMPLATE.parent
@@ -292,7 +291,7 @@ def test_the_environment_gives_valid_rotation_settings(
 def test_the_function_knows_the_schedule_s_period_within_the_same_bounds(
     function: dict[str, Any], parameters: dict[str, Any], resources: dict[str, Any]
 ) -> None:
-    # A new token must outlive the period by an hour (rotation.py): the function must be told the period
+    # A new token must outlive the period by an hour (rotation/steps.py): the function must be told the period
     # the schedule uses, and accept every value the parameter allows.
     variable = function["Environment"]["Variables"]["TOKEN_ROTATION_HOURS"]
     schedule = resources["GesTokenRotationSchedule"]["Properties"]["RotationRules"]["ScheduleExpression"]

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.export_request import ALL_GRAPHS, parse_request
-from ges_backup_export.message_format import MAX_MESSAGE_BYTES
-from ges_backup_export.settings import (
+from ges_backup_export.core.message_format import ALL_GRAPHS, MAX_MESSAGE_BYTES
+from ges_backup_export.export.request import parse_request
+from ges_backup_export.export.settings import (
     DEFAULT_GES_CONCURRENCY,
     DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     MAX_GES_CONCURRENCY,

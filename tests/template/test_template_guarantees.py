@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ges_backup_export.token_source import TOKEN_EXPIRING
+from ges_backup_export.ges.token_source import TOKEN_EXPIRING
 from local.template import DEFAULT_TEMPLATE, load_template
 
 REPO = DEFAULT_TEMPLATE.parent
@@ -26,7 +25,7 @@ LAYER = REPO / "layers" / "ges_backup_export"
 FUNCTION = "AWS::Serverless::Function"
 TOKEN_SECRET = {"Ref": "GesTokenSecretArn"}
 # The module that builds the token reader whose reads log TOKEN_EXPIRING (token_source.TokenSource).
-TOKEN_READER_MODULE = "ges_backup_export.runtime"
+TOKEN_READER_MODULE = "ges_backup_export.ges.connect"
 # Functions that read the token secret but never log TOKEN_EXPIRING, with the reason. The rotation
 # function reads the secret only at AWSPENDING, the token it is rotating in (it checks that token's
 # expiry itself and refuses a short-lived one at testSecret); a failed step raises RotateTokenErrorsAlarm.
@@ -185,9 +184,22 @@ def test_a_function_exempt_from_the_expiry_filter_never_builds_the_token_reader_
     """Pins the exemption: should the rotation function ever read the token as the others do, this fails
     and its log group needs the filter too."""
     builders = [
-        path.name for path in LAYER.glob("*.py") if "TokenSource(" in path.read_text(encoding="utf-8")
+        str(path.relative_to(LAYER))
+        for path in LAYER.rglob("*.py")
+        if "TokenSource(" in path.read_text(encoding="utf-8")
     ]
-    assert builders == [f"{TOKEN_READER_MODULE.rpartition('.')[2]}.py"]
+    assert builders == [TOKEN_READER_MODULE.removeprefix("ges_backup_export.").replace(".", "/") + ".py"]
+    assert not loads_the_token_reader(handler)
+
+
+@pytest.mark.parametrize("handler", ["functions/export_backup/app.py", "functions/track_export/app.py"])
+def test_the_exporting_functions_do_build_the_token_reader_that_warns(handler: str) -> None:
+    """The other side of the exemption: the export function and the tracker read the token through it."""
+    assert loads_the_token_reader(handler)
+
+
+def loads_the_token_reader(handler: str) -> bool:
+    """Whether importing the handler, as Lambda does, loads the module that builds the token reader."""
     code = (
         "import runpy, sys; "
         f"runpy.run_path({str(REPO / handler)!r}); "
@@ -201,10 +213,4 @@ def test_a_function_exempt_from_the_expiry_filter_never_builds_the_token_reader_
         cwd=REPO,
         env={"PYTHONPATH": os.pathsep.join([str(REPO / "layers"), str(REPO)]), "PATH": ""},
     )
-    assert loaded.stdout.strip() == "False"
-
-
-def test_the_exporting_functions_do_build_the_token_reader_that_warns() -> None:
-    """The other side of the exemption: the export function and the tracker read the token through it."""
-    for handler in ("functions/export_backup/app.py", "functions/track_export/app.py"):
-        assert "from ges_backup_export.runtime import" in Path(REPO / handler).read_text(encoding="utf-8")
+    return loaded.stdout.strip() == "True"

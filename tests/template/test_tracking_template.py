@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export import metrics
-from ges_backup_export.announcements import ANNOUNCED_TTL_SECONDS
-from ges_backup_export.settings import (
-    DEFAULT_EVENT_BUS_NAME,
-    DEFAULT_JOB_POLL_INTERVAL_SECONDS,
-    DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS,
-    MAX_DELAY_SECONDS,
-)
+from ges_backup_export.core import metrics
+from ges_backup_export.core.settings import DEFAULT_JOB_POLL_INTERVAL_SECONDS, MAX_DELAY_SECONDS
+from ges_backup_export.export import exporter
+from ges_backup_export.tracker import announcements
+from ges_backup_export.tracker.announcements import ANNOUNCED_TTL_SECONDS
+from ges_backup_export.tracker.settings import DEFAULT_EVENT_BUS_NAME, DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS
 from local.template import load_template, parameter_defaults
 
 TRACKER = "TrackExportFunction"
@@ -124,7 +122,7 @@ def test_the_tracker_s_role_grants_each_action_on_its_one_resource(resources: di
     }
 
 
-@pytest.mark.parametrize("metric", [metrics.JOBS_FAILED, metrics.JOBS_TIMED_OUT])
+@pytest.mark.parametrize("metric", [announcements.JOBS_FAILED, announcements.JOBS_TIMED_OUT])
 def test_any_failed_or_timed_out_job_raises_an_alarm(resources: dict[str, Any], metric: str) -> None:
     (alarm,) = [
         r["Properties"]
@@ -148,7 +146,7 @@ def test_no_backup_landed_fires_after_expected_hours_without_a_success_while_the
     assert template["Conditions"]["ScheduleEnabled"] == {"Fn::Equals": [{"Ref": "ScheduleState"}, "ENABLED"]}
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (
         metrics.NAMESPACE,
-        metrics.JOBS_SUCCEEDED,
+        announcements.JOBS_SUCCEEDED,
         SERVICE,
     )
     # Every hour of the window without a success (no data at all included) breaches.
@@ -170,13 +168,13 @@ def test_the_dashboard_shows_every_metric_and_the_dead_letter_depths(resources: 
     dashboard = json.loads(body)
     shown = json.dumps(dashboard)
     for name in (
-        metrics.EXPORTS_STARTED,
-        metrics.EXPORTS_DEDUPLICATED,
-        metrics.EXPORTS_FAILED,
-        metrics.JOBS_SUCCEEDED,
-        metrics.JOBS_FAILED,
-        metrics.JOBS_TIMED_OUT,
-        metrics.JOB_SECONDS,
+        exporter.EXPORTS_STARTED,
+        exporter.EXPORTS_DEDUPLICATED,
+        exporter.EXPORTS_FAILED,
+        announcements.JOBS_SUCCEEDED,
+        announcements.JOBS_FAILED,
+        announcements.JOBS_TIMED_OUT,
+        announcements.JOB_SECONDS,
     ):
         assert f'"{name}"' in shown, name
     assert {value["Fn::GetAtt"][0] for value in names.values()} == {

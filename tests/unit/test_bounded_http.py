@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ges_backup_export.bounded_http import (
+from ges_backup_export.ges.http import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_MAX_SECONDS,
     MAX_ANSWER_BYTES,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.aws_clients import CONFIG
-from ges_backup_export.deadline import MARGIN_SECONDS, Deadline
+from ges_backup_export.aws.clients import CONFIG
+from ges_backup_export.core.deadline import MARGIN_SECONDS, Deadline
 
 
 class FakeClock:

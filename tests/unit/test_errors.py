@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ges_backup_export.errors import (
+from ges_backup_export.core.errors import (
     ConfigurationError,
     DeliveryFailed,
     DependencyUnavailable,
@@ -13,13 +13,15 @@ from ges_backup_export.errors import (
     ExportOutcomeUnknown,
     GesRefused,
     GesUnavailable,
+    InvalidRequest,
+    TokenRejected,
+)
+from ges_backup_export.rotation.errors import (
     IamAnswerInvalid,
     IamCredentialsRejected,
     IamRefused,
     IamUnavailable,
-    InvalidRequest,
     RotationRefused,
-    TokenRejected,
 )
 
 ALL = [

@@ -8,17 +8,16 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.export_request import (
-    ALL_GRAPHS,
+from ges_backup_export.core.errors import InvalidRequest
+from ges_backup_export.core.message_format import ALL_GRAPHS, ExportIdentity
+from ges_backup_export.export.request import (
     LATEST,
     MAX_EXPORT_PATH_LENGTH,
-    ExportIdentity,
     ExportRequest,
     check_export_path_template,
     parse_request,
-    parse_time,
     project_of,
+    request_time,
     resolve_export_path,
 )
 
@@ -439,13 +438,13 @@ def test_date_and_timestamp_are_zero_padded() -> None:
 
 
 def test_timestamp_of_a_time_given_with_an_offset_is_in_utc() -> None:
-    at = parse_time("2026-11-27T00:30:00-02:00", "scheduled_time")
+    at = request_time("2026-11-27T00:30:00-02:00", "scheduled_time")
 
     assert resolve("bucket/{date}/{timestamp}/", at=at) == "bucket/2026-11-27/20261127T023000Z/"
 
 
 def test_date_of_a_time_given_with_an_offset_is_the_utc_date() -> None:
-    at = parse_time("2026-11-27T00:30:00+01:00", "scheduled_time")
+    at = request_time("2026-11-27T00:30:00+01:00", "scheduled_time")
 
     assert resolve("bucket/{date}/", at=at) == "bucket/2026-11-26/"
 
@@ -499,7 +498,7 @@ def test_resolved_path_never_exceeds_the_limit_once_its_slash_is_appended() -> N
     assert len(resolved) <= MAX_EXPORT_PATH_LENGTH
 
 
-# --- parse_time ------------------------------------------------------------------------------------
+# --- request_time ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -513,16 +512,16 @@ def test_resolved_path_never_exceeds_the_limit_once_its_slash_is_appended() -> N
     ],
 )
 def test_time_with_offset_is_parsed_as_utc(value: str, expected: datetime) -> None:
-    assert parse_time(value, "scheduled_time") == expected
+    assert request_time(value, "scheduled_time") == expected
 
 
 def test_parsed_time_carries_the_utc_zone() -> None:
-    assert parse_time("2026-11-27T03:00:00+01:00", "scheduled_time").utcoffset() == timedelta(0)
-    assert parse_time("2026-11-27T03:00:00+01:00", "scheduled_time").tzinfo == UTC
+    assert request_time("2026-11-27T03:00:00+01:00", "scheduled_time").utcoffset() == timedelta(0)
+    assert request_time("2026-11-27T03:00:00+01:00", "scheduled_time").tzinfo == UTC
 
 
 def test_parsed_time_is_not_left_in_its_own_zone() -> None:
-    parsed = parse_time("2026-11-27T03:00:00+01:00", "scheduled_time")
+    parsed = request_time("2026-11-27T03:00:00+01:00", "scheduled_time")
 
     assert parsed.tzinfo != timezone(timedelta(hours=1))
     assert parsed.hour == 2
@@ -531,7 +530,7 @@ def test_parsed_time_is_not_left_in_its_own_zone() -> None:
 @pytest.mark.parametrize("value", ["2026-11-27T02:00:00", "2026-11-27", "2026-11-27 02:00:00"])
 def test_time_without_offset_is_refused(value: str) -> None:
     with pytest.raises(InvalidRequest, match="UTC offset") as caught:
-        parse_time(value, "scheduled_time")
+        request_time(value, "scheduled_time")
 
     assert caught.value.field == "scheduled_time"
 
@@ -539,7 +538,7 @@ def test_time_without_offset_is_refused(value: str) -> None:
 @pytest.mark.parametrize("value", ["", "yesterday", "2026-13-01T00:00:00Z", "27/11/2026 02:00", "now"])
 def test_time_that_does_not_parse_is_refused(value: str) -> None:
     with pytest.raises(InvalidRequest, match="ISO-8601") as caught:
-        parse_time(value, "time")
+        request_time(value, "time")
 
     assert caught.value.field == "time"
 
@@ -547,7 +546,7 @@ def test_time_that_does_not_parse_is_refused(value: str) -> None:
 @pytest.mark.parametrize("value", [None, 1795744800, 1.5, True, [], {}])
 def test_time_that_is_not_a_string_is_refused(value: object) -> None:
     with pytest.raises(InvalidRequest, match="time string"):
-        parse_time(value, "scheduled_time")
+        request_time(value, "scheduled_time")
 
 
 # --- ExportIdentity --------------------------------------------------------------------------------

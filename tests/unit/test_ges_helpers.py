@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ges_backup_export.ges import _graph_path
+from ges_backup_export.ges.client import _graph_path
 
 # --- _graph_path ------------------------------------------------------------------------------------
 

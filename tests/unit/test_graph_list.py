@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.bounded_http import BoundedSession
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.ges import LIST_PAGE_SIZE, MAX_LIST_PAGES, GesClient
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.errors import InvalidRequest
+from ges_backup_export.ges.client import LIST_PAGE_SIZE, MAX_LIST_PAGES, GesClient
+from ges_backup_export.ges.http import BoundedSession
 from tests.doubles import json_answer
 from tests.tokens import StaticTokens
 

@@ -15,17 +15,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import (
-    ConfigurationError,
-    ExportError,
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.errors import ConfigurationError, ExportError
+from ges_backup_export.core.scrubbing import Scrubber
+from ges_backup_export.rotation.errors import (
     IamAnswerInvalid,
     IamCredentialsRejected,
     IamRefused,
     IamUnavailable,
 )
-from ges_backup_export.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials, IssuedToken
-from ges_backup_export.scrubbing import Scrubber
+from ges_backup_export.rotation.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials, IssuedToken
 from local.fake_ges import DEEP_JSON
 from local.fake_iam import TOKENS_PATH, USER_LOCKED, WRONG_CREDENTIALS, FakeIam, Fault, iam_error
 from tests.tokens import CANARY, assert_no_token, canary_token

@@ -24,20 +24,18 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from urllib3.util import parse_url
 
-from ges_backup_export.bounded_http import BoundedSession
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import InvalidRequest, field_name
-from ges_backup_export.export_request import (
-    ExportIdentity,
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.errors import InvalidRequest, field_name
+from ges_backup_export.core.ids import check_id
+from ges_backup_export.core.message_format import ExportIdentity
+from ges_backup_export.export.request import (
     ExportRequest,
     check_export_path_template,
     parse_request,
-    parse_time,
+    request_time,
     resolve_export_path,
 )
-from ges_backup_export.ges import GesClient
-from ges_backup_export.ids import check_id
-from ges_backup_export.triggers import (
+from ges_backup_export.export.triggers import (
     Batch,
     Submission,
     Trigger,
@@ -45,6 +43,8 @@ from ges_backup_export.triggers import (
     batch_from_event,
     is_queue_event,
 )
+from ges_backup_export.ges.client import GesClient
+from ges_backup_export.ges.http import BoundedSession
 from tests import reliability
 from tests.doubles import json_answer
 from tests.tokens import StaticTokens
@@ -600,7 +600,7 @@ def test_an_export_path_that_is_not_bucket_dir_is_refused(path: str) -> None:
 @example("9999-12-31T23:59:59-01:00")  # after the last one
 def test_any_scheduled_time_is_a_utc_time_or_a_named_error(text: str) -> None:
     tried()
-    moment, error = attempt(lambda: parse_time(text, "scheduled_time"))
+    moment, error = attempt(lambda: request_time(text, "scheduled_time"))
     if error is not None:
         assert_named_error(error, {"scheduled_time"})
     else:

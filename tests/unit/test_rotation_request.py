@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.rotation import STEPS, RotationRequest, same_secret
+from ges_backup_export.core.errors import InvalidRequest
+from ges_backup_export.rotation.request import STEPS, RotationRequest, same_secret
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ges/token-AbC123"
 VERSION = "0b9a1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ges_backup_export.errors import ConfigurationError
-from ges_backup_export.settings import RotationSettings
+from ges_backup_export.core.errors import ConfigurationError
+from ges_backup_export.rotation.settings import RotationSettings
 from tests.doubles import overridden
 
 PROJECT = "0a1b2c3d4e5f67890a1b2c3d4e5f6789"

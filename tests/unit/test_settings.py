@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ges_backup_export.errors import ConfigurationError
-from ges_backup_export.settings import (
+from ges_backup_export.core.errors import ConfigurationError
+from ges_backup_export.core.settings import DEFAULT_GES_MAX_ATTEMPTS, DEFAULT_GES_TIMEOUT_SECONDS
+from ges_backup_export.export.settings import (
     DEFAULT_GES_CONCURRENCY,
-    DEFAULT_GES_MAX_ATTEMPTS,
-    DEFAULT_GES_TIMEOUT_SECONDS,
     DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     MAX_GES_CONCURRENCY,
     Settings,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.observability import logger
-from ges_backup_export.scrubbing import Scrubber
-from ges_backup_export.token_source import (
+from ges_backup_export.core.observability import logger
+from ges_backup_export.core.scrubbing import Scrubber
+from ges_backup_export.ges.token_source import (
     EXPIRY_WARNING_SECONDS,
     TOKEN_EXPIRING,
     SecretToken,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.errors import ConfigurationError
-from ges_backup_export.token_source import CACHE_SECONDS, TokenSource, _token_from_secret
+from ges_backup_export.core.errors import ConfigurationError
+from ges_backup_export.ges.token_source import CACHE_SECONDS, TokenSource, _token_from_secret
 
 SECRET_ID = "ges-backup-export/token"
 TOKEN = "MIIEhAYJKoZIhvcNAQcCoIIEdTCCBHECAQExDTALBglghkgBZQMEAgEwggLTBgkqhkiG9w0BBwGgggLE"

@@ -8,14 +8,11 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.aws_clients import CONNECT_TIMEOUT_SECONDS, EVENTS_CONFIG, WORST_CALL_SECONDS
-from ges_backup_export.errors import ConfigurationError
-from ges_backup_export.settings import (
-    DEFAULT_GES_MAX_ATTEMPTS,
-    DEFAULT_GES_TIMEOUT_SECONDS,
-    Settings,
-    TrackerSettings,
-)
+from ges_backup_export.aws.clients import CONNECT_TIMEOUT_SECONDS, EVENTS_CONFIG, WORST_CALL_SECONDS
+from ges_backup_export.core.errors import ConfigurationError
+from ges_backup_export.core.settings import DEFAULT_GES_MAX_ATTEMPTS, DEFAULT_GES_TIMEOUT_SECONDS
+from ges_backup_export.export.settings import Settings
+from ges_backup_export.tracker.settings import TrackerSettings
 from tests.doubles import overridden
 
 TRACKING = "https://sqs.eu-west-1.amazonaws.com/123456789012/ges-backup-export-tracking"
@@ -58,6 +55,7 @@ def export_settings(**overrides: str) -> Settings:
 def test_the_required_variables_alone_give_the_contract_s_defaults() -> None:
     assert TrackerSettings.from_env(tracker_env()) == TrackerSettings(
         ges_endpoint="https://ges.cn-north-4.myhuaweicloud.com",
+        ges_project_id=None,
         token_secret_id="ges-backup-export/token",
         idempotency_table_name="ges-backup-export-idempotency",
         tracking_queue_url=TRACKING,

@@ -10,11 +10,11 @@ from typing import Any, cast
 
 import pytest
 
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import GesRefused, GesUnavailable, InvalidRequest
-from ges_backup_export.message_format import FAILED, SUCCEEDED, TIMED_OUT, TrackingMessage
-from ges_backup_export.queues import SqsQueue
-from ges_backup_export.tracking import Tracker, parse_tracking_message
+from ges_backup_export.aws.queues import SqsQueue
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.errors import GesRefused, GesUnavailable, InvalidRequest
+from ges_backup_export.core.message_format import FAILED, SUCCEEDED, TIMED_OUT, TrackingMessage
+from ges_backup_export.tracker.checks import Tracker, parse_tracking_message
 
 REQUESTED = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 MESSAGE = {

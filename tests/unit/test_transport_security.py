@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 from urllib3.util import parse_url
 
-from ges_backup_export.bounded_http import BoundedSession
-from ges_backup_export.deadline import Deadline
-from ges_backup_export.errors import ConfigurationError, GesRefused
-from ges_backup_export.export_request import ExportIdentity
-from ges_backup_export.ges import GesClient
-from ges_backup_export.settings import Settings
+from ges_backup_export.core.deadline import Deadline
+from ges_backup_export.core.errors import ConfigurationError, GesRefused
+from ges_backup_export.core.message_format import ExportIdentity
+from ges_backup_export.export.settings import Settings
+from ges_backup_export.ges.client import GesClient
+from ges_backup_export.ges.http import BoundedSession
 from tests import reliability
 from tests.tokens import STATIC_TOKEN, StaticTokens
 
@@ -131,7 +131,7 @@ def _verification_switched_off(node: ast.AST) -> str | None:
 
 
 def test_no_source_turns_tls_verification_or_its_warnings_off() -> None:
-    assert any(path.name == "ges.py" for path in SOURCES)
+    assert any(path.name == "client.py" and path.parent.name == "ges" for path in SOURCES)
     found = []
     for path in SOURCES:
         text = path.read_text()
@@ -189,33 +189,34 @@ def _nodes(path: Path) -> list[ast.AST]:
 
 
 def test_the_endpoint_comes_only_from_the_settings() -> None:
-    """GES_ENDPOINT is read by settings.py alone, handed to GesClient by the runtimes alone (the export's and
-    the rotation's), and kept by GesClient as it was given: no request, event or answer can change where a
-    request goes."""
+    """GES_ENDPOINT is read by the settings alone, handed to GesClient by the two builders alone
+    (ges/connect.py, for the functions that read the token secret, and the rotation's runtime), and kept by
+    GesClient as it was given: no request, event or answer can change where a request goes."""
+    layer = ROOT / "layers/ges_backup_export"
     read_by = {
-        path.name
+        str(path.relative_to(layer))
         for path in SOURCES
         for node in _nodes(path)
         if getattr(node, "value", None) == "GES_ENDPOINT"
     }
-    assert read_by == {"settings.py"}
+    assert read_by == {"core/settings.py", "rotation/settings.py"}
     used_by = {
-        path.name
+        str(path.relative_to(layer))
         for path in SOURCES
         for node in _nodes(path)
         if isinstance(node, ast.Attribute) and node.attr == "ges_endpoint"
     }
-    assert used_by == {"runtime.py", "rotation_runtime.py"}
+    assert used_by == {"ges/connect.py", "rotation/runtime.py"}
     for runtime in used_by:
         [built] = [
             node
-            for node in _nodes(ROOT / "layers/ges_backup_export" / runtime)
+            for node in _nodes(layer / runtime)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "GesClient"
         ]
         assert ast.unparse(built.args[0]) == "settings.ges_endpoint"
     assignments = [
         ast.unparse(node)
-        for node in _nodes(ROOT / "layers/ges_backup_export/ges.py")
+        for node in _nodes(ROOT / "layers/ges_backup_export/ges/client.py")
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
         and "_endpoint" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target)
     ]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ges_backup_export.errors import InvalidRequest
-from ges_backup_export.triggers import (
+from ges_backup_export.core.errors import InvalidRequest
+from ges_backup_export.export.triggers import (
     MAX_EXPORTS_PER_EVENT,
     Batch,
     Submission,
