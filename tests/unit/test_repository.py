@@ -18,12 +18,16 @@ _CLIMBING = re.compile(r"(?<![.\w])(?:\.\./)+[\w.-][\w./-]*")
 _OUTSIDE = ("CONTRACT.md", "shared/docs", "/work/")
 
 
-def tracked_text_files() -> list[Path]:
+def tracked_names() -> list[str]:
     git = shutil.which("git") or "git"
     listed = subprocess.run(
         [git, "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, text=True
     ).stdout.split("\0")
-    files = [ROOT / name for name in listed if name]
+    return [name for name in listed if name]
+
+
+def tracked_text_files() -> list[Path]:
+    files = [ROOT / name for name in tracked_names()]
     return [path for path in files if path.is_file() and b"\0" not in path.read_bytes()[:4096]]
 
 
@@ -82,3 +86,13 @@ def test_a_readme_table_with_other_rows_fails() -> None:
     documented = "\n".join(reliability.table(whole_run()).splitlines()[:-1])
 
     assert reliability.verdict(whole_run(), documented) is not None
+
+
+# --- hygiene -----------------------------------------------------------------------------------------
+
+
+def test_no_leftover_of_a_merge_or_a_patch_is_tracked() -> None:
+    """`*.orig` and `*.rej` are what a merge tool or `patch` leaves beside a file: never the file."""
+    assert [name for name in tracked_names() if name.endswith((".orig", ".rej"))] == []
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert {"*.orig", "*.rej"} <= set(ignored)
