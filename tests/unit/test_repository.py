@@ -6,8 +6,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests import reliability
 
@@ -96,3 +98,28 @@ def test_no_leftover_of_a_merge_or_a_patch_is_tracked() -> None:
     assert [name for name in tracked_names() if name.endswith((".orig", ".rej"))] == []
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert {"*.orig", "*.rej"} <= set(ignored)
+
+
+def pre_commit_hooks() -> dict[str, dict[str, Any]]:
+    """The hooks of .pre-commit-config.yaml by id, each with its repository's `repo` and `rev`."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    return {
+        hook["id"]: {"repo": repo["repo"], "rev": repo.get("rev", "")}
+        for repo in config["repos"]
+        for hook in repo["hooks"]
+    }
+
+
+def test_pre_commit_runs_ruff_and_the_merge_and_size_checks_at_pinned_revs() -> None:
+    hooks = pre_commit_hooks()
+
+    assert {"ruff", "ruff-format", "check-merge-conflict", "check-added-large-files"} <= set(hooks)
+    for hook_id, hook in hooks.items():
+        assert re.fullmatch(r"v\d+(\.\d+)+", hook["rev"]), f"{hook_id}: pin a release, not {hook['rev']!r}"
+
+
+def test_pre_commit_s_ruff_is_the_ruff_ci_runs() -> None:
+    pinned = re.search(r"^ruff==(\S+)$", (ROOT / "requirements-dev.txt").read_text(), re.MULTILINE)
+
+    assert pinned is not None
+    assert pre_commit_hooks()["ruff"]["rev"] == f"v{pinned.group(1)}"
