@@ -30,9 +30,9 @@ invoke: $(VENV)/.installed
 
 test: need-lambda-python lint typecheck template-lint build pytest
 
-# The quick loop while changing code: lint, then the unit and template tests (seconds, no stand-ins).
-unit: $(VENV)/.installed
-	$(BIN)/ruff check .
+# The quick loop while changing code: what CI checks of the code (ruff check, ruff format --check, mypy),
+# then the unit and template tests (no stand-ins, no Docker). One file: .venv/bin/pytest tests/unit/x.py
+unit: lint typecheck
 	$(BIN)/pytest -q tests/unit tests/template
 
 # sam build runs the runtime's python3.13 and the layer ships its bytecode: stop at once without it.

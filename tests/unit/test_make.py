@@ -59,3 +59,25 @@ def test_with_only_python311_make_local_s_python_is_found_and_make_test_s_is_not
     assert (local.returncode, Path(local.stdout.strip()).name) == (0, "python3")
     assert lambda_python.returncode != 0
     assert os.path.realpath(local.stdout.strip()) == os.path.realpath(SYSTEM_PYTHON_311)
+
+
+def planned(target: str) -> list[str]:
+    """The commands `make <target>` would run, without running them (`make -n`)."""
+    made = subprocess.run(
+        [shutil.which("make") or "make", "--no-print-directory", "-n", target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return made.stdout.splitlines()
+
+
+def test_make_unit_checks_what_ci_checks_of_the_code_before_the_quick_tests() -> None:
+    """A type error or an unformatted file fails `make unit` as it fails CI (`make test`)."""
+    commands = planned("unit")
+    steps = ["ruff check", "ruff format --check", "mypy", "pytest -q tests/unit tests/template"]
+
+    where = [next(i for i, line in enumerate(commands) if step in line) for step in steps]
+    assert where == sorted(where)
