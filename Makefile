@@ -60,11 +60,11 @@ build: need-lambda-python $(SAM_VENV)/.installed
 pytest: $(VENV)/.installed
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
-# The whole suite, writing the reliability table it prints into README.md.
+# The whole suite, writing the reliability table it prints into docs/reliability.md.
 reliability: $(VENV)/.installed
 	UPDATE_RELIABILITY_TABLE=1 $(BIN)/pytest
 
-# The README's performance table: ours against a bare boto3/requests baseline (bench/), in one run;
+# The performance tables of docs/reliability.md: ours against a bare boto3/requests baseline (bench/), in one run;
 # `sam build` first, for the package sizes. Prints the figures and rewrites the table.
 bench: $(VENV)/.installed build
 	$(BIN)/python -m bench.run
