@@ -4,8 +4,9 @@ It serves the one route a token rotation needs, shaped after ``docs/iam-api.md``
 ``POST /v3/auth/tokens[?nocatalog=...]`` with the password method. A success is 201 Created with the
 token in the ``X-Subject-Token`` header (a fresh ``MII...`` blob from :func:`make_token`, different
 every time) and the token's description in the body. Tokens stay valid for ``lifetime_seconds``
-(24 h), also after newer ones are issued; :meth:`FakeIam.token_project` tells a fake GES which
-project a token is scoped to while it is valid. All errors use IAM's own format,
+(24 h; settable, for the tokens issued from then on), also after newer ones are issued, unless
+revoked (:meth:`FakeIam.revoke`, a password change, a lock); :meth:`FakeIam.token_project` tells a
+fake GES which project a token is scoped to while it is valid. All errors use IAM's own format,
 ``{"error": {"code", "message", "title"}}``, never ``error_code``/``error_msg``.
 
 Injected faults (:class:`Fault`, shared with the fake GES) stand for the network and the gateway:
@@ -366,6 +367,28 @@ class FakeIam:
             if issued is None or self._clock() >= issued.expires_at:
                 return None
             return issued.project_id
+
+    @property
+    def lifetime_seconds(self) -> float:
+        """How long the tokens issued from now on stay valid (24 h unless given or set)."""
+        with self._lock:
+            return self._lifetime
+
+    @lifetime_seconds.setter
+    def lifetime_seconds(self, seconds: float) -> None:
+        """Issue tokens of this lifetime from now on (a test's short-lived token); tokens already issued
+        keep theirs."""
+        if seconds <= 0:
+            raise ValueError("a token's lifetime must be more than 0 seconds")
+        with self._lock:
+            self._lifetime = seconds
+
+    def revoke(self, token: str) -> bool:
+        """Invalidate one issued token at once, as IAM's token revocation does; returns whether it was
+        valid. The user's other tokens stay valid."""
+        with self._lock:
+            issued = self._tokens.pop(_digest(token), None)
+            return issued is not None and self._clock() < issued.expires_at
 
     def expire_all(self) -> None:
         """Make every token issued so far expire now (by the fake's clock)."""

@@ -13,12 +13,22 @@ register the pending version, given three things:
 - `AutomaticallyAfterDays` in RotationRules: moto marks rotation enabled only for it (the template's
   ScheduleExpression enables it in real Secrets Manager); nothing else here depends on it.
 
-Two more moto quirks, and how they are met. RotateSecret refuses to start while AWSPENDING is still on
-the AWSCURRENT version, which is how a finished rotation leaves it (real Secrets Manager takes that for a
-rotation that is done, as AWS's own rotation functions leave it too), so `start` detaches it first. And
-after RotateSecret, GetSecretValue without VersionStage answers for the new version, even before it holds
-a value (real Secrets Manager answers AWSCURRENT), which is one more reason why every reader here names
-the stage it reads.
+Where moto 5.2.5 differs from Secrets Manager, `start` does what Secrets Manager does
+(docs/token-rotation.md, "When a rotation fails", has the sources):
+
+- RotateSecret while AWSPENDING is on a version other than the AWSCURRENT one: Secrets Manager refuses
+  (InvalidRequestException "A previous rotation isn't complete. That rotation will be reattempted."),
+  moto moves the label to a new version. `start` refuses as Secrets Manager does, so a rotation that fails
+  and leaves its label behind blocks every later one here too, and only its own version can be retried
+  (`attempt` with the same version id, as Secrets Manager retries a failed rotation);
+- RotateSecret while AWSPENDING is still on the AWSCURRENT version, which is how a finished rotation
+  leaves it: Secrets Manager takes that for a rotation that is done (AWS's own rotation functions leave
+  it so too), moto refuses, so `start` detaches it first.
+
+One more quirk: after RotateSecret, GetSecretValue without VersionStage answers for the new version, even
+before it holds a value (real Secrets Manager answers AWSCURRENT), which is one more reason why every
+reader here names the stage it reads. And a version that lost its last label stays listed by moto's
+DescribeSecret (with no stages), where Secrets Manager lists only versions that have one.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.exceptions import ClientError
 
 from local.aws import Stack
 from local.fake_ges import SAMPLE_PROJECT_ID, FakeGes
@@ -40,6 +51,8 @@ from local.fake_iam import FakeIam
 from local.lambda_runtime import Handler, LocalContext, load_function
 
 ROTATION_FUNCTION = "RotateTokenFunction"
+# Secrets Manager's answer to RotateSecret while a rotation that failed still holds AWSPENDING.
+PREVIOUS_ROTATION_INCOMPLETE = "A previous rotation isn't complete. That rotation will be reattempted."
 # The order in which Secrets Manager runs the steps of one rotation.
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 _LAMBDA_ROLE_POLICY = json.dumps(
@@ -89,9 +102,15 @@ class LocalRotation:
 
     def start(self) -> str:
         """Register a new version at AWSPENDING, without a value, as Secrets Manager does before the first
-        step (and enable rotation, the first time); returns the version's id (the ClientRequestToken)."""
+        step (and enable rotation, the first time); returns the version's id (the ClientRequestToken).
+        Refused, as Secrets Manager refuses it, while a rotation that failed still holds AWSPENDING."""
         secretsmanager = boto3.client("secretsmanager")
         stages = secretsmanager.describe_secret(SecretId=self.secret_arn).get("VersionIdsToStages", {})
+        if any("AWSPENDING" in labels and "AWSCURRENT" not in labels for labels in stages.values()):
+            raise ClientError(  # as Secrets Manager refuses it: see above
+                {"Error": {"Code": "InvalidRequestException", "Message": PREVIOUS_ROTATION_INCOMPLETE}},
+                "RotateSecret",
+            )
         for version, labels in stages.items():
             if "AWSPENDING" in labels and "AWSCURRENT" in labels:  # a finished rotation: see above
                 secretsmanager.update_secret_version_stage(
@@ -109,6 +128,17 @@ class LocalRotation:
         """One step, invoked as Secrets Manager invokes it."""
         event = {"SecretId": self.secret_arn, "ClientRequestToken": version_id, "Step": step}
         return handler(event, LocalContext(timeout_seconds=self.timeout_seconds))
+
+    def attempt(self, handler: Handler, version_id: str) -> Exception | None:
+        """One attempt at the rotation of `version_id`, as Secrets Manager makes it, and makes it again with
+        the same version after a failure: the steps in order until one fails. Returns that failure, or
+        None when every step passed."""
+        for step in STEPS:
+            try:
+                self.step(handler, version_id, step)
+            except Exception as error:  # what Secrets Manager sees: the invocation failed
+                return error
+        return None
 
     def rotate(self, handler: Handler) -> str:
         """A whole rotation: the pending version, then the four steps; returns the new version's id."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from ges_backup_export.errors import ConfigurationError, ExportError
 from ges_backup_export.rotation_runtime import current_rotation
@@ -34,14 +36,26 @@ def credentials_json(*, password: str | None = PASSWORD, **changes: Any) -> str:
 
 
 @dataclass
+class Clock:
+    """The time the rotation function and the fake IAM see: the real time, `hours_later`."""
+
+    hours_later: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.hours_later * 3600
+
+
+@dataclass
 class Rotating:
     """A stack whose token secret rotates: run steps through the real handler and read the secret.
 
-    The IAM and GES clients' waits between attempts are recorded in `pauses` instead of slept."""
+    The IAM and GES clients' waits between attempts are recorded in `pauses` instead of slept, and the
+    rotation function reads the time from `clock`, which the fake IAM shares (`later`)."""
 
     stack: Stack
     local: LocalRotation
     credentials_arn: str
+    clock: Clock = field(default_factory=Clock)
     pauses: list[float] = field(default_factory=list)
     _handler: Handler = field(default_factory=load_rotation_handler)
 
@@ -53,7 +67,12 @@ class Rotating:
         with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
             runtime = current_rotation()
             runtime.iam.sleep = runtime.rotation.sleep = self.pauses.append
+            runtime.rotation.clock = self.clock
         return self._handler(event, context)
+
+    def later(self, hours: float) -> None:
+        """`hours` pass, for the rotation function and the fake IAM (and so the fake GES)."""
+        self.clock.hours_later += hours
 
     def start(self) -> str:
         return self.local.start()
@@ -74,6 +93,20 @@ class Rotating:
         assert_no_token(str(raised.value))
         return raised.value
 
+    def start_refused(self) -> ClientError:
+        """A new rotation that Secrets Manager refuses to start (a failed one still holds AWSPENDING)."""
+        with pytest.raises(ClientError) as raised:
+            self.local.start()
+        return raised.value
+
+    def attempt(self, version_id: str) -> ExportError | None:
+        """One attempt at the rotation of `version_id` (Secrets Manager's first, or a retry with the same
+        version): the steps until one fails; that failure, or None."""
+        error = self.local.attempt(self.handler, version_id)
+        assert error is None or isinstance(error, ExportError), repr(error)
+        assert_no_token(str(error))
+        return error
+
     def rotate(self) -> str:
         version_id = self.start()
         for step in STEPS:
@@ -86,6 +119,15 @@ class Rotating:
             SecretId=self.secret_arn
         )["VersionIdsToStages"]
         return {version: sorted(labels) for version, labels in stages.items()}
+
+    def pending_elsewhere(self) -> list[str]:
+        """The versions other than the AWSCURRENT one that hold AWSPENDING: a rotation that blocks every
+        later one (Secrets Manager refuses RotateSecret while there is one)."""
+        return [
+            version
+            for version, labels in self.versions().items()
+            if "AWSPENDING" in labels and "AWSCURRENT" not in labels
+        ]
 
     def current_version(self) -> str:
         [version] = [version for version, labels in self.versions().items() if "AWSCURRENT" in labels]

@@ -69,13 +69,16 @@ class ConfigurationError(ExportError):
 
 
 class GesRefused(ExportError):
-    """GES answered 4xx: the code is GES's own `error_code` (or `GesHttp<status>` when it sent none)."""
+    """GES answered 4xx: the code is GES's own `error_code` (or `GesHttp<status>` when it sent none). The
+    message starts with what GES was asked about (`about`, e.g. "graph movies (project p)"), then GES's
+    own message (`ges_message`)."""
 
     permanent = True
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, about: str = "") -> None:
         self.status = status
-        super().__init__(message, code=code)
+        self.ges_message = message
+        super().__init__(f"{about}: {message}" if about else message, code=code)
 
 
 class TokenRejected(ExportError):

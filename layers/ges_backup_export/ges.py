@@ -329,7 +329,7 @@ class GesClient:
         if answer.status >= 500:  # only a non-repeatable request gets here with a 5xx
             raise ExportOutcomeUnknown(_unknown_outcome(self._problem(answer)))
         code, message = self._error(answer)
-        raise GesRefused(answer.status, code, f"{request.about}: {message}")
+        raise GesRefused(answer.status, code, message, about=request.about)
 
     def _problem(self, answer: _Answer) -> str:
         code, message = self._error(answer)

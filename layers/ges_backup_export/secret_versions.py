@@ -18,7 +18,10 @@ from ges_backup_export.token_source import CURRENT_STAGE
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
-    from mypy_boto3_secretsmanager.type_defs import UpdateSecretVersionStageRequestTypeDef
+    from mypy_boto3_secretsmanager.type_defs import (
+        GetSecretValueResponseTypeDef,
+        UpdateSecretVersionStageRequestTypeDef,
+    )
 
 PENDING_STAGE = "AWSPENDING"
 # A version registered by Secrets Manager but not given a value yet, or an unknown version.
@@ -80,17 +83,28 @@ class SecretVersions:
     def pending_value(self, secret_id: str, version_id: str) -> str | None:
         """The SecretString of the version at AWSPENDING; None while the version holds no value (Secrets
         Manager registers it before the rotation's first step)."""
+        answer = self._value_or_none(secret_id, version_id, PENDING_STAGE)
+        return None if answer is None else answer.get("SecretString")
+
+    def holds_value(self, secret_id: str, version_id: str) -> bool:
+        """Whether the version exists with a value, whatever its stages (a version without any is still
+        readable by its id until Secrets Manager deletes it). The value is not kept."""
+        return self._value_or_none(secret_id, version_id, None) is not None
+
+    def _value_or_none(
+        self, secret_id: str, version_id: str, stage: str | None
+    ) -> GetSecretValueResponseTypeDef | None:
+        """GetSecretValue of the version (at `stage`, if given); None when there is no such value."""
         try:
-            answer = self._client.get_secret_value(
-                SecretId=secret_id, VersionId=version_id, VersionStage=PENDING_STAGE
-            )
+            if stage is None:
+                return self._client.get_secret_value(SecretId=secret_id, VersionId=version_id)
+            return self._client.get_secret_value(SecretId=secret_id, VersionId=version_id, VersionStage=stage)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == _NO_VALUE:
                 return None
             raise self._error("GetSecretValue", secret_id, error) from None
         except BotoCoreError as error:
             raise self._error("GetSecretValue", secret_id, error) from None
-        return answer.get("SecretString")
 
     def put_pending(self, secret_id: str, version_id: str, value: str) -> None:
         """Give the version `version_id` its value, at AWSPENDING."""
@@ -116,6 +130,18 @@ class SecretVersions:
             request["RemoveFromVersionId"] = current_version
         self._call(
             "UpdateSecretVersionStage", secret_id, lambda: self._client.update_secret_version_stage(**request)
+        )
+
+    def give_up_pending(self, secret_id: str, version_id: str) -> None:
+        """Remove AWSPENDING from `version_id`: AWS's own recipe for a rotation stuck on a version that can
+        never pass (UpdateSecretVersionStage with RemoveFromVersionId and no MoveToVersionId). Secrets
+        Manager then starts the next rotation with a new version instead of refusing it."""
+        self._call(
+            "UpdateSecretVersionStage",
+            secret_id,
+            lambda: self._client.update_secret_version_stage(
+                SecretId=secret_id, VersionStage=PENDING_STAGE, RemoveFromVersionId=version_id
+            ),
         )
 
     def _call(self, action: str, secret_id: str, call: Callable[[], _Answer]) -> _Answer:

@@ -26,6 +26,12 @@ DEFAULT_JOB_POLL_INTERVAL_SECONDS = 30
 DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS = 86_400
 DEFAULT_EVENT_BUS_NAME = "default"
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
+# TOKEN_ROTATION_HOURS: the template's TokenRotationHours, its default and bounds (4 hours is the shortest
+# rotation Secrets Manager schedules; an IAM token lives 24 hours and must outlive the period by an hour,
+# so 22 is the longest period a fresh token ever passes).
+DEFAULT_TOKEN_ROTATION_HOURS = 12
+MIN_TOKEN_ROTATION_HOURS = 4
+MAX_TOKEN_ROTATION_HOURS = 22
 # An EventBridge bus name (letters, digits and ._-/), or a bus ARN.
 _EVENT_BUS = re.compile(
     r"[A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}"
@@ -119,13 +125,15 @@ class RotationSettings:
     """The token rotation function's settings. The token is scoped to `ges_project_id`, so it is required.
 
     `token_secret_id`, when set, is the only secret the function rotates; the secret of a step is always
-    the one the event names."""
+    the one the event names. `token_rotation_hours` is the period the template schedules: a new token must
+    outlive it by an hour (rotation.py)."""
 
     iam_endpoint: str
     iam_credentials_secret_id: str
     ges_endpoint: str
     ges_project_id: str
     token_secret_id: str | None
+    token_rotation_hours: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RotationSettings:
@@ -137,6 +145,13 @@ class RotationSettings:
             ges_endpoint=_ges_endpoint(_required(env, "GES_ENDPOINT")),
             ges_project_id=project_id,
             token_secret_id=_optional(env, "GES_TOKEN_SECRET_ID"),
+            token_rotation_hours=_whole_number(
+                env,
+                "TOKEN_ROTATION_HOURS",
+                DEFAULT_TOKEN_ROTATION_HOURS,
+                minimum=MIN_TOKEN_ROTATION_HOURS,
+                maximum=MAX_TOKEN_ROTATION_HOURS,
+            ),
         )
 
 

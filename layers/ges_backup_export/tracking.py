@@ -137,7 +137,9 @@ class Tracker:
             )
         except GesRefused as error:
             if error.code in UNKNOWN_JOB_CODES:
-                return Check(None, f"GES does not know job {message['job_id']} ({error})")
+                return Check(
+                    None, f"GES does not know job {message['job_id']} ({error.code}: {error.ges_message})"
+                )
             logger.error("GES refused the job's status; checking again later", extra={"error": str(error)})
             return Check(None)
         except ExportError as error:  # transient, a rejected token, the secret unreadable: a later check

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -24,7 +25,9 @@ import boto3
 import pytest
 import requests
 
-from ges_backup_export.iam import IAM_MAX_ATTEMPTS
+from ges_backup_export.deadline import Deadline
+from ges_backup_export.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials
+from ges_backup_export.scrubbing import Scrubber
 from ges_backup_export.settings import DEFAULT_GES_MAX_ATTEMPTS
 from ges_backup_export.token_source import TOKEN_EXPIRING
 from local.aws import deploy
@@ -33,7 +36,7 @@ from local.fake_ges import FakeGes, Fault
 from local.fake_iam import USER_LOCKED, WRONG_CREDENTIALS, FakeIam
 from local.lambda_runtime import ROOT
 from local.rotation import ROTATION_FUNCTION, STEPS, LocalRotation
-from tests.rotation_stand_ins import DOMAIN, PASSWORD, REGION, USER, Rotating, credentials_json
+from tests.rotation_stand_ins import DOMAIN, PASSWORD, REGION, USER, Clock, Rotating, credentials_json
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 from tests.tokens import CANARY, assert_no_token, canary_token
 
@@ -43,9 +46,14 @@ IAM_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 @pytest.fixture
-def iam(ges: FakeGes) -> Iterator[FakeIam]:
-    """A fake IAM whose tokens carry the canary and that the fake GES trusts."""
-    with FakeIam(token_factory=canary_token) as fake:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def iam(ges: FakeGes, clock: Clock) -> Iterator[FakeIam]:
+    """A fake IAM whose tokens carry the canary and that the fake GES trusts, on the rotation's clock."""
+    with FakeIam(token_factory=canary_token, clock=clock) as fake:
         fake.add_user(DOMAIN, USER, PASSWORD, projects={PROJECT: REGION})
         ges.accept_tokens_from(fake)
         yield fake
@@ -53,7 +61,9 @@ def iam(ges: FakeGes) -> Iterator[FakeIam]:
 
 
 @pytest.fixture
-def rotating(aws: AwsProxy, ges: FakeGes, iam: FakeIam, monkeypatch: pytest.MonkeyPatch) -> Rotating:
+def rotating(
+    aws: AwsProxy, ges: FakeGes, iam: FakeIam, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> Rotating:
     """Fresh resources from template.yaml with rotation on: the token secret holds the fake GES's own token
     (as an operator would put it there first), the credentials secret the IAM user's credentials. Both
     functions' environments come from the template."""
@@ -81,7 +91,7 @@ def rotating(aws: AwsProxy, ges: FakeGes, iam: FakeIam, monkeypatch: pytest.Monk
     timeout = float(stack.template["Resources"][ROTATION_FUNCTION]["Properties"]["Timeout"])
     local = LocalRotation.enable(stack.secret_arn, f"{name}-rotate-token", timeout)
     aws.reset_counts()
-    return Rotating(stack, local, credentials_arn)
+    return Rotating(stack, local, credentials_arn, clock)
 
 
 def digest(text: str | None) -> str | None:
@@ -94,6 +104,42 @@ def assert_nothing_changed(rotating: Rotating, current: str, pending: str) -> No
     assert rotating.current_version() == current
     assert rotating.versions()[pending] == ["AWSPENDING"]
     assert rotating.value_of(pending) is None
+
+
+def given_up(version: str) -> str:
+    """How the error of a step that gives its version up ends."""
+    return (
+        f"version {version} is given up: AWSPENDING was removed from it, so it never becomes current, "
+        "its retries fail at once and the next rotation fetches a new token; "
+        "AWSCURRENT keeps the token in use"
+    )
+
+
+def refused_as_given_up(rotating: Rotating, version: str) -> str:
+    """The refusal of a step for a version that was given up."""
+    return (
+        f"version {version} of secret {rotating.stack.name}-ges-token was given up (AWSPENDING was removed "
+        "from it: its token was dead or expired too soon) and can never become current: this retry does "
+        "nothing; the next rotation fetches a new token"
+    )
+
+
+def assert_too_short(message: str, expires_at: str, hours: int, now: float) -> None:
+    """The error says when the token expires, the period, the margin, and until when it had to last."""
+    start = (
+        f"the pending token expires at {expires_at}, before the next rotation is due "
+        f"(TOKEN_ROTATION_HOURS={hours}) plus a margin of 1 hour: it must stay valid until "
+    )
+    assert message.startswith(start), message
+    needed = datetime.strptime(message[len(start) :][:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs(needed.timestamp() - (now + (hours + 1) * 3600)) < 5
+
+
+def stored_expiry(rotating: Rotating, version: str) -> str:
+    value = rotating.value_of(version)
+    assert value is not None
+    expires_at: str = json.loads(value)["expires_at"]
+    return expires_at
 
 
 def failures(logs: Logs) -> list[dict[str, Any]]:
@@ -229,16 +275,19 @@ def test_an_export_whose_cached_token_ges_refuses_after_a_rotation_reads_the_sec
 
 
 def test_a_token_that_expires_within_the_hour_is_one_warning_per_read_of_the_secret(
-    rotating: Rotating, ges: FakeGes, graphs: Graphs, function_logs: Logs, monkeypatch: pytest.MonkeyPatch
+    rotating: Rotating, iam: FakeIam, graphs: Graphs, function_logs: Logs
 ) -> None:
-    with FakeIam(token_factory=canary_token, lifetime_seconds=1800) as short_lived:
-        short_lived.add_user(DOMAIN, USER, PASSWORD, projects={PROJECT: REGION})
-        ges.accept_tokens_from(short_lived)
-        monkeypatch.setenv("IAM_ENDPOINT", short_lived.url)
-        rotating.rotate()
-        function = Function(rotating.stack)
-        function.invoke({**REQUEST, "export_path": "ges-backups/movies/w1/"})
-        function.invoke({**REQUEST, "export_path": "ges-backups/movies/w2/"})  # the cached token: no read
+    # A rotation never makes a token this short-lived current (it must outlive the rotation period by an
+    # hour), so it is put there as an operator would, in the rotation's format, IAM's expires_at included.
+    iam.lifetime_seconds = 1800
+    credentials = IamCredentials.from_secret(credentials_json())
+    issued = IamClient(iam.url, Scrubber()).issue_token(credentials, PROJECT, Deadline(at=None))
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=rotating.secret_arn, SecretString=issued.secret_string()
+    )
+    function = Function(rotating.stack)
+    function.invoke({**REQUEST, "export_path": "ges-backups/movies/w1/"})
+    function.invoke({**REQUEST, "export_path": "ges-backups/movies/w2/"})  # the cached token: no read
 
     [warning] = [line for line in function_logs() if line["message"] == TOKEN_EXPIRING]
     assert warning["level"] == "WARNING"
@@ -270,9 +319,8 @@ def test_create_secret_for_a_version_that_holds_a_token_calls_iam_no_more(
     version = rotating.start()
     rotating.step(version, "createSecret")
     stored = digest(rotating.value_of(version))
-    ges.accept_tokens_from(None)
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
     rotating.failing_step(version, "testSecret")  # the rotation failed; Secrets Manager starts it over
-    ges.accept_tokens_from(iam)
 
     for step in STEPS:
         rotating.step(version, step)
@@ -311,6 +359,264 @@ def test_testing_or_promoting_a_version_without_a_token_fails_and_changes_nothin
     assert error.message == f"version {version} holds no token yet: createSecret has not stored one"
     assert_nothing_changed(rotating, current, version)
     assert (iam.issued_tokens, ges.calls) == (0, [])
+
+
+# --- a failed rotation never stays stuck ----------------------------------------------------------------
+
+
+def test_a_failed_rotation_that_keeps_awspending_blocks_the_next_one_as_secrets_manager_does(
+    rotating: Rotating, ges: FakeGes
+) -> None:
+    version = rotating.start()
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+    rotating.attempt(version)
+
+    refusal = rotating.start_refused()
+
+    assert refusal.response["Error"] == {
+        "Code": "InvalidRequestException",
+        "Message": "A previous rotation isn't complete. That rotation will be reattempted.",
+    }
+    assert rotating.pending_elsewhere() == [version]
+
+
+def test_a_transient_failure_keeps_the_version_pending_and_a_retry_of_it_completes(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes
+) -> None:
+    old = rotating.current_version()
+    version = rotating.start()
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+
+    error = rotating.attempt(version)
+
+    assert error is not None
+    assert error.code == "GesUnavailable"
+    assert rotating.versions()[version] == ["AWSPENDING"]  # a retry may still succeed: the label stays
+    assert rotating.current_version() == old
+    assert rotating.attempt(version) is None  # Secrets Manager's retry, with the same version
+    assert rotating.versions() == {old: ["AWSPREVIOUS"], version: ["AWSCURRENT", "AWSPENDING"]}
+    assert iam.issued_tokens == 1
+
+
+@pytest.mark.parametrize("death", ["revoked", "password-changed", "expired-early"])
+def test_a_pending_token_that_dies_after_a_failed_test_is_given_up_and_the_next_rotation_brings_a_live_one(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes, graphs: Graphs, function_logs: Logs, death: str
+) -> None:
+    old = rotating.current_version()
+    stuck = rotating.start()
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+    first = rotating.attempt(stuck)  # testSecret fails once: GES is unavailable
+    assert first is not None
+    assert (first.code, rotating.versions()[stuck]) == ("GesUnavailable", ["AWSPENDING"])
+    pending = json.loads(rotating.value_of(stuck) or "{}")["token"]
+    if death == "revoked":
+        assert iam.revoke(pending)
+    elif death == "password-changed":  # IAM revokes the user's tokens; the operator updates the secret
+        iam.set_password(DOMAIN, USER, "new-" + PASSWORD)
+        rotating.set_credentials(credentials_json(password="new-" + PASSWORD))
+    else:  # IAM ends it before its stored expires_at says
+        iam.expire_all()
+
+    retry = rotating.attempt(stuck)  # Secrets Manager retries the same version
+
+    assert retry is not None
+    assert retry.code == "TokenRejected"
+    assert retry.message.endswith(given_up(stuck))
+    assert (rotating.versions()[stuck], rotating.pending_elsewhere()) == ([], [])
+    assert rotating.current_version() == old
+    again = rotating.attempt(stuck)  # a later retry of it fails fast, saying why
+    assert again is not None
+    assert (again.code, again.message) == ("RotationRefused", refused_as_given_up(rotating, stuck))
+    assert iam.issued_tokens == 1  # no retry of the stuck version could get a new token
+    assert [line["rotation_step"] for line in failures(function_logs)] == [
+        "testSecret",
+        "testSecret",
+        "createSecret",
+    ]
+
+    new = rotating.rotate()  # the next rotation is not refused, and brings a live token
+
+    assert rotating.current_version() == new
+    assert iam.token_project(rotating.current()["token"]) == PROJECT
+    ges.rotate_token()  # only IAM's tokens are valid now
+    result = Function(rotating.stack).invoke(REQUEST)
+    assert result["export_path"] == REQUEST["export_path"]
+    [export] = ges.export_calls
+    assert (export.token_valid, export.status) == (True, 200)
+
+
+def test_a_retry_whose_stored_token_has_since_run_short_is_given_up_at_create_secret(
+    rotating: Rotating, iam: FakeIam, ges: FakeGes
+) -> None:
+    old = rotating.current_version()
+    stuck = rotating.start()
+    ges.inject(Fault.http(503), route="list_graphs", times=DEFAULT_GES_MAX_ATTEMPTS)
+    rotating.attempt(stuck)
+    expires_at = stored_expiry(rotating, stuck)
+    rotating.later(12)  # the retry comes 12 hours later: the token has 12 of the 13 hours it needs
+    calls = len(ges.calls)
+
+    error = rotating.failing_step(stuck, "createSecret")
+
+    assert error.code == "TokenExpiresTooSoon"
+    assert_too_short(error.message, expires_at, 12, rotating.clock())
+    assert error.message.endswith(given_up(stuck))
+    assert (iam.issued_tokens, len(ges.calls)) == (1, calls)  # found out without IAM or GES
+    assert (rotating.versions()[stuck], rotating.pending_elsewhere()) == ([], [])
+    assert rotating.current_version() == old
+    new = rotating.rotate()
+    assert rotating.current_version() == new
+    assert iam.token_project(rotating.current()["token"]) == PROJECT
+
+
+@pytest.mark.parametrize(
+    ("hours", "lifetime_hours"),
+    [
+        pytest.param("12", 12.9, id="12h-period-12.9h-token"),
+        pytest.param(None, 12.9, id="default-period-12.9h-token"),
+        pytest.param("4", 4.9, id="4h-period-4.9h-token"),
+        pytest.param("22", 22.9, id="22h-period-22.9h-token"),
+    ],
+)
+def test_a_token_expiring_before_the_next_rotation_plus_an_hour_is_refused_at_test_secret(
+    rotating: Rotating,
+    iam: FakeIam,
+    ges: FakeGes,
+    monkeypatch: pytest.MonkeyPatch,
+    hours: str | None,
+    lifetime_hours: float,
+) -> None:
+    if hours is None:
+        monkeypatch.delenv("TOKEN_ROTATION_HOURS")
+    else:
+        monkeypatch.setenv("TOKEN_ROTATION_HOURS", hours)
+    iam.lifetime_seconds = lifetime_hours * 3600
+    old = rotating.current_version()
+    before = digest(rotating.current_value())
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+    rotating.step(version, "setSecret")
+
+    error = rotating.failing_step(version, "testSecret")
+
+    assert error.code == "TokenExpiresTooSoon"
+    assert_too_short(error.message, stored_expiry(rotating, version), int(hours or 12), time.time())
+    assert error.message.endswith(given_up(version))
+    assert ges.calls == []  # refused before GES is asked
+    assert (rotating.current_version(), digest(rotating.current_value())) == (old, before)
+    assert (rotating.versions()[version], rotating.pending_elsewhere()) == ([], [])
+    refusal = rotating.failing_step(version, "finishSecret")
+    assert (refusal.code, refusal.message) == ("RotationRefused", refused_as_given_up(rotating, version))
+    assert rotating.current_version() == old
+
+
+@pytest.mark.parametrize(("hours", "lifetime_hours"), [("4", 5.1), ("12", 13.1), ("22", 23.1)])
+def test_a_token_outliving_the_next_rotation_by_more_than_an_hour_becomes_current(
+    rotating: Rotating, iam: FakeIam, monkeypatch: pytest.MonkeyPatch, hours: str, lifetime_hours: float
+) -> None:
+    monkeypatch.setenv("TOKEN_ROTATION_HOURS", hours)
+    iam.lifetime_seconds = lifetime_hours * 3600
+
+    version = rotating.rotate()
+
+    assert rotating.current_version() == version
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(lambda token: token, id="plain-token"),
+        pytest.param(lambda token: json.dumps({"token": token}), id="json-without-expires_at"),
+        pytest.param(lambda token: json.dumps({"token": token, "expires_at": "tomorrow"}), id="not-a-time"),
+    ],
+)
+def test_a_pending_value_without_a_usable_expires_at_is_given_up(
+    rotating: Rotating, iam: FakeIam, value: Callable[[str], str]
+) -> None:
+    version = rotating.start()
+    boto3.client("secretsmanager").put_secret_value(  # filled by hand: Secrets Manager allows it once
+        SecretId=rotating.secret_arn,
+        ClientRequestToken=version,
+        SecretString=value(canary_token()),
+        VersionStages=["AWSPENDING"],
+    )
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert error.code == "TokenExpiresTooSoon"
+    assert error.message.startswith(
+        "the pending token has no usable expires_at: a token must be shown to stay valid until the next "
+        "rotation is due (TOKEN_ROTATION_HOURS=12) plus a margin of 1 hour, until "
+    )
+    assert error.message.endswith(given_up(version))
+    assert (iam.issued_tokens, rotating.pending_elsewhere()) == (0, [])
+
+
+def test_finish_secret_never_makes_current_a_token_that_has_since_run_short(
+    rotating: Rotating, iam: FakeIam
+) -> None:
+    old = rotating.current_version()
+    version = rotating.start()
+    for step in ("createSecret", "setSecret", "testSecret"):
+        rotating.step(version, step)
+    rotating.later(11.5)  # finishSecret, retried much later: 12.5 hours left, 13 needed
+
+    error = rotating.failing_step(version, "finishSecret")
+
+    assert error.code == "TokenExpiresTooSoon"
+    assert error.message.endswith(given_up(version))
+    assert rotating.current_version() == old
+    assert rotating.versions()[version] == []
+
+
+def test_a_give_up_that_secrets_manager_refuses_keeps_the_label_and_the_retry_gives_it_up(
+    rotating: Rotating, ges: FakeGes, aws: AwsProxy
+) -> None:
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+    ges.accept_tokens_from(None)
+    aws.inject("secretsmanager.UpdateSecretVersionStage", AwsFault.error(400, "AccessDeniedException"))
+
+    error = rotating.failing_step(version, "testSecret")
+
+    assert error.code == "TokenRejected"
+    assert (
+        f"; removing AWSPENDING from version {version} failed too (Secrets Manager UpdateSecretVersionStage "
+        f"on {rotating.secret_arn} failed: "
+    ) in error.message
+    assert error.message.endswith("): a retry of this rotation tries again")
+    assert rotating.pending_elsewhere() == [version]
+    retry = rotating.attempt(version)
+    assert retry is not None
+    assert (retry.code, retry.message.endswith(given_up(version))) == ("TokenRejected", True)
+    assert rotating.pending_elsewhere() == []
+
+
+def test_a_given_up_version_that_describe_secret_no_longer_lists_is_refused_saying_so(
+    rotating: Rotating, ges: FakeGes, aws: AwsProxy
+) -> None:
+    version = rotating.start()
+    rotating.step(version, "createSecret")
+    ges.accept_tokens_from(None)
+    rotating.failing_step(version, "testSecret")
+    # Secrets Manager lists only versions with a label (moto keeps the given-up one, with none).
+    described = boto3.client("secretsmanager").describe_secret(SecretId=rotating.secret_arn)
+    listed = {key: labels for key, labels in described["VersionIdsToStages"].items() if labels}
+    aws.inject(
+        "secretsmanager.DescribeSecret",
+        AwsFault.answer(
+            {
+                "ARN": described["ARN"],
+                "Name": described["Name"],
+                "RotationEnabled": True,
+                "VersionIdsToStages": listed,
+            }
+        ),
+    )
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert (error.code, error.message) == ("RotationRefused", refused_as_given_up(rotating, version))
 
 
 # --- refusals --------------------------------------------------------------------------------------------
@@ -375,6 +681,39 @@ def test_a_version_that_is_not_the_secret_s_is_refused(rotating: Rotating, iam: 
     assert error.code == "RotationRefused"
     assert error.message == f"version {stranger} is not a version of secret {rotating.stack.name}-ges-token"
     assert_nothing_changed(rotating, current, pending)
+    assert iam.calls == []
+
+
+def test_a_version_secrets_manager_cannot_read_is_refused_as_not_the_secret_s(
+    rotating: Rotating, iam: FakeIam, aws: AwsProxy
+) -> None:
+    rotating.start()
+    stranger = "not-a-version-" + "x" * 40
+    aws.inject("secretsmanager.GetSecretValue", AwsFault.error(400, "ValidationException"))
+
+    error = rotating.failing_step(stranger, "createSecret")
+
+    assert (error.code, error.message) == (
+        "RotationRefused",
+        f"version {stranger} is not a version of secret {rotating.stack.name}-ges-token",
+    )
+    assert iam.calls == []
+
+
+def test_a_version_whose_label_was_removed_before_it_held_a_token_is_refused(
+    rotating: Rotating, iam: FakeIam
+) -> None:
+    version = rotating.start()
+    boto3.client("secretsmanager").update_secret_version_stage(  # an operator's clean-up, by hand
+        SecretId=rotating.secret_arn, VersionStage="AWSPENDING", RemoveFromVersionId=version
+    )
+
+    error = rotating.failing_step(version, "createSecret")
+
+    assert (error.code, error.message) == (
+        "RotationRefused",
+        f"version {version} of secret {rotating.stack.name}-ges-token is not at AWSPENDING (its stages: [])",
+    )
     assert iam.calls == []
 
 
@@ -563,7 +902,7 @@ def test_credentials_missing_a_field_fail_the_step_naming_it(
     assert_nothing_changed(rotating, current, version)
 
 
-def test_ges_rejecting_the_pending_token_fails_test_secret_and_keeps_the_old_token(
+def test_ges_rejecting_the_pending_token_fails_test_secret_gives_the_version_up_and_keeps_the_old_token(
     rotating: Rotating, ges: FakeGes
 ) -> None:
     current = rotating.current_version()
@@ -574,9 +913,12 @@ def test_ges_rejecting_the_pending_token_fails_test_secret_and_keeps_the_old_tok
     error = rotating.failing_step(version, "testSecret")
 
     assert error.code == "TokenRejected"
+    assert error.message.startswith("GES rejected the pending token: ")
+    assert error.message.endswith(given_up(version))
     assert [call.status for call in ges.calls] == [401, 401]  # the pending version is read again, once
     assert rotating.current_version() == current
-    assert rotating.versions()[version] == ["AWSPENDING"]
+    assert rotating.versions()[version] == []  # no longer AWSPENDING: no retry can promote it
+    assert rotating.pending_elsewhere() == []  # nor block the next rotation
 
 
 def test_ges_refusing_the_pending_token_s_rights_fails_test_secret_with_ges_s_code(
@@ -589,8 +931,9 @@ def test_ges_refusing_the_pending_token_s_rights_fails_test_secret_with_ges_s_co
 
     error = rotating.failing_step(version, "testSecret")
 
-    assert (error.code, error.message) == ("GES.7041", "Insufficient permission.")
+    assert (error.code, error.message) == ("GES.7041", f"project {PROJECT}: Insufficient permission.")
     assert rotating.current_version() == current
+    assert rotating.versions()[version] == ["AWSPENDING"]  # the token lives: rights granted, a retry passes
 
 
 def test_ges_unavailable_at_test_secret_is_retried_then_fails_the_step(
@@ -606,6 +949,7 @@ def test_ges_unavailable_at_test_secret_is_retried_then_fails_the_step(
     assert error.code == "GesUnavailable"
     assert len(rotating.pauses) == DEFAULT_GES_MAX_ATTEMPTS - 1
     assert rotating.current_version() == current
+    assert rotating.versions()[version] == ["AWSPENDING"]  # transient: the retry of the version may pass
 
 
 def test_secrets_manager_failing_to_store_the_token_fails_the_step_and_a_retry_stores_one(

@@ -14,7 +14,14 @@ from ges_backup_export.aws_clients import WORST_CALL_SECONDS
 from ges_backup_export.bounded_http import BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS
 from ges_backup_export.iam import IAM_MAX_ATTEMPTS, IAM_TIMEOUT_SECONDS
 from ges_backup_export.rotation import MARGIN_SECONDS
-from ges_backup_export.settings import DEFAULT_GES_MAX_ATTEMPTS, DEFAULT_GES_TIMEOUT_SECONDS, RotationSettings
+from ges_backup_export.settings import (
+    DEFAULT_GES_MAX_ATTEMPTS,
+    DEFAULT_GES_TIMEOUT_SECONDS,
+    DEFAULT_TOKEN_ROTATION_HOURS,
+    MAX_TOKEN_ROTATION_HOURS,
+    MIN_TOKEN_ROTATION_HOURS,
+    RotationSettings,
+)
 from ges_backup_export.token_source import TOKEN_EXPIRING
 from local.template import DEFAULT_TEMPLATE, load_template, parameter_defaults
 
@@ -45,6 +52,7 @@ ENVIRONMENT = {
     "GES_ENDPOINT": {"Ref": "GesEndpoint"},
     "GES_PROJECT_ID": {"Ref": "GesProjectId"},
     "GES_TOKEN_SECRET_ID": TOKEN_SECRET,
+    "TOKEN_ROTATION_HOURS": {"Ref": "TokenRotationHours"},
     "POWERTOOLS_SERVICE_NAME": "ges-backup-export-rotation",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
 }
@@ -136,9 +144,9 @@ def test_the_credentials_secret_is_empty_or_a_full_secret_arn(parameters: dict[s
         assert not re.fullmatch(pattern, bad), bad
 
 
-def test_the_rotation_period_is_12_hours_by_default_and_between_4_and_23(parameters: dict[str, Any]) -> None:
+def test_the_rotation_period_is_12_hours_by_default_and_between_4_and_22(parameters: dict[str, Any]) -> None:
     hours = parameters["TokenRotationHours"]
-    assert (hours["Type"], hours["Default"], hours["MinValue"], hours["MaxValue"]) == ("Number", 12, 4, 23)
+    assert (hours["Type"], hours["Default"], hours["MinValue"], hours["MaxValue"]) == ("Number", 12, 4, 22)
 
 
 def test_the_default_period_replaces_a_token_with_half_its_life_left(template: dict[str, Any]) -> None:
@@ -278,14 +286,38 @@ def test_the_environment_gives_valid_rotation_settings(
 
     assert settings.iam_endpoint == "https://iam.myhuaweicloud.com"
     assert settings.token_secret_id == values["GesTokenSecretArn"]
+    assert settings.token_rotation_hours == 12
+
+
+def test_the_function_knows_the_schedule_s_period_within_the_same_bounds(
+    function: dict[str, Any], parameters: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # A new token must outlive the period by an hour (rotation.py): the function must be told the period
+    # the schedule uses, and accept every value the parameter allows.
+    variable = function["Environment"]["Variables"]["TOKEN_ROTATION_HOURS"]
+    schedule = resources["GesTokenRotationSchedule"]["Properties"]["RotationRules"]["ScheduleExpression"]
+    assert variable == {"Ref": "TokenRotationHours"}
+    assert "${TokenRotationHours}" in schedule["Fn::Sub"]
+    hours = parameters["TokenRotationHours"]
+    assert (hours["Default"], hours["MinValue"], hours["MaxValue"]) == (
+        DEFAULT_TOKEN_ROTATION_HOURS,
+        MIN_TOKEN_ROTATION_HOURS,
+        MAX_TOKEN_ROTATION_HOURS,
+    )
 
 
 def test_the_timeout_fits_a_step_at_its_worst(function: dict[str, Any]) -> None:
     # createSecret: DescribeSecret, two GetSecretValue, IAM's attempts with their waits, PutSecretValue (the
-    # margin). testSecret: DescribeSecret, GetSecretValue, GES's attempts with their waits.
+    # margin). testSecret: DescribeSecret, GetSecretValue, GES's attempts with their waits, and the
+    # UpdateSecretVersionStage that gives up a version whose token GES rejected (the margin).
     waits = sum(min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) for attempt in range(3))
     create = 3 * WORST_CALL_SECONDS + IAM_MAX_ATTEMPTS * IAM_TIMEOUT_SECONDS + waits + MARGIN_SECONDS
-    test = 2 * WORST_CALL_SECONDS + DEFAULT_GES_MAX_ATTEMPTS * DEFAULT_GES_TIMEOUT_SECONDS + waits
+    test = (
+        2 * WORST_CALL_SECONDS
+        + DEFAULT_GES_MAX_ATTEMPTS * DEFAULT_GES_TIMEOUT_SECONDS
+        + waits
+        + MARGIN_SECONDS
+    )
     assert function["Timeout"] >= max(create, test)
     assert function["Timeout"] <= 900
 

@@ -226,6 +226,29 @@ def test_expire_all_ends_every_issued_token_but_not_later_ones(iam: FakeIam) -> 
     assert (iam.issued_tokens, iam.valid_tokens) == (3, 1)
 
 
+def test_a_lifetime_set_later_applies_to_the_tokens_issued_from_then_on(iam: FakeIam, clock: Clock) -> None:
+    before = post(iam, auth_body())
+    iam.lifetime_seconds = 5 * 3600
+    after = post(iam, auth_body())
+    assert iam.lifetime_seconds == 5 * 3600
+    assert (before.json()["token"]["expires_at"], after.json()["token"]["expires_at"]) == (
+        format_time(ISSUED + 86400),
+        format_time(ISSUED + 5 * 3600),
+    )
+    clock.now = ISSUED + 5 * 3600
+    assert (project_of(iam, token_of(before)), project_of(iam, token_of(after))) == (PROJECT, None)
+    with pytest.raises(ValueError, match="more than 0 seconds"):
+        iam.lifetime_seconds = 0
+
+
+def test_revoking_one_token_ends_it_alone(iam: FakeIam) -> None:
+    kept, revoked = (token_of(post(iam, auth_body())) for _ in range(2))
+    assert iam.revoke(revoked) is True
+    assert (project_of(iam, kept), project_of(iam, revoked)) == (PROJECT, None)
+    assert (iam.revoke(revoked), iam.revoke("MIIunknown")) == (False, False)
+    assert (iam.issued_tokens, iam.valid_tokens) == (2, 1)
+
+
 def test_unknown_and_tampered_tokens_have_no_project(iam: FakeIam) -> None:
     token = token_of(post(iam, auth_body()))
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")

@@ -1,5 +1,6 @@
 """The rotation function's settings, read from a mapping: IAM_ENDPOINT and GES_ENDPOINT (https, or http for a
-loopback host), the credentials secret, a required project, and an optional token secret."""
+loopback host), the credentials secret, a required project, an optional token secret and an optional
+rotation period (TOKEN_ROTATION_HOURS, the template's TokenRotationHours)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def env(**overrides: str | None) -> dict[str, str]:
         "GES_ENDPOINT": "https://ges.cn-north-4.myhuaweicloud.com",
         "GES_PROJECT_ID": PROJECT,
         "GES_TOKEN_SECRET_ID": TOKEN_SECRET,
+        "TOKEN_ROTATION_HOURS": "8",
     }
     return overridden(defaults, overrides)
 
@@ -40,6 +42,7 @@ def test_the_template_s_variables_give_the_settings() -> None:
         ges_endpoint="https://ges.cn-north-4.myhuaweicloud.com",
         ges_project_id=PROJECT,
         token_secret_id=TOKEN_SECRET,
+        token_rotation_hours=8,
     )
 
 
@@ -52,6 +55,32 @@ def test_a_missing_required_variable_is_named(name: str, blank: str | None) -> N
 @pytest.mark.parametrize("blank", [None, "", " "])
 def test_the_token_secret_is_optional(blank: str | None) -> None:
     assert RotationSettings.from_env(env(GES_TOKEN_SECRET_ID=blank)).token_secret_id is None
+
+
+@pytest.mark.parametrize("blank", [None, "", " "])
+def test_the_rotation_period_is_12_hours_unless_set(blank: str | None) -> None:
+    assert RotationSettings.from_env(env(TOKEN_ROTATION_HOURS=blank)).token_rotation_hours == 12
+
+
+@pytest.mark.parametrize("hours", [4, 5, 12, 22])
+def test_the_rotation_period_takes_the_template_s_range(hours: int) -> None:
+    assert RotationSettings.from_env(env(TOKEN_ROTATION_HOURS=f" {hours} ")).token_rotation_hours == hours
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("3", "must be at least 4, got 3"),
+        ("0", "must be at least 4, got 0"),
+        ("-12", "must be at least 4, got -12"),
+        ("23", "must be at most 22, got 23"),
+        ("24", "must be at most 22, got 24"),
+        ("12.5", "must be a whole number, got '12.5'"),
+        ("12h", "must be a whole number, got '12h'"),
+    ],
+)
+def test_a_rotation_period_out_of_the_template_s_range_is_refused_by_name(raw: str, problem: str) -> None:
+    assert refused(TOKEN_ROTATION_HOURS=raw).message == f"TOKEN_ROTATION_HOURS {problem}"
 
 
 @pytest.mark.parametrize("raw", ["../other", "a/b", "p q", "x" * 65])
