@@ -15,7 +15,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: local invoke test unit need-lambda-python lint typecheck template-lint pytest reliability build bench clean
+.PHONY: local invoke stand-ins test unit need-lambda-python lint typecheck template-lint pytest reliability build deploy bench clean
 
 local: $(VENV)/.installed
 	$(BIN)/python -m local.run
@@ -28,11 +28,16 @@ invoke: $(VENV)/.installed
 	@test -n "$(EVENT)" || { echo "make invoke: give EVENT=<file> (or EVENT=- for stdin), e.g. EVENT=events/console_single.json" >&2; exit 2; }
 	$(BIN)/python -m local.invoke --function $(FUNCTION) $(EVENT)
 
+# The stand-ins with the stack created, left running for the operator tools until Ctrl-C
+# (docs/operations.md, "Rehearsing on the stand-ins").
+stand-ins: $(VENV)/.installed
+	$(BIN)/python -m local.stand_ins
+
 test: need-lambda-python lint typecheck template-lint build pytest
 
-# The quick loop while changing code: lint, then the unit and template tests (seconds, no stand-ins).
-unit: $(VENV)/.installed
-	$(BIN)/ruff check .
+# The quick loop while changing code: what CI checks of the code (ruff check, ruff format --check, mypy),
+# then the unit and template tests (no stand-ins, no Docker). One file: .venv/bin/pytest tests/unit/x.py
+unit: lint typecheck
 	$(BIN)/pytest -q tests/unit tests/template
 
 # sam build runs the runtime's python3.13 and the layer ships its bytecode: stop at once without it.
@@ -57,14 +62,25 @@ template-lint: $(VENV)/.installed $(SAM_VENV)/.installed $(SCAN_VENV)/.installed
 build: need-lambda-python $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build --template template.yaml
 
+# Build, then deploy with this project's own SAM CLI (no `sam` on PATH needed): `sam deploy --guided`
+# asks every parameter (docs/deploy.md has each answer) and saves the answers in samconfig.toml.
+# GUIDED= deploys with the saved answers, without questions; ARGS passes more options to sam deploy,
+# e.g. make deploy GUIDED= ARGS="--parameter-overrides ScheduleState=ENABLED". The region is yours
+# (your AWS configuration's, or the one you answer): the eu-west-1 this Makefile sets for `sam validate`
+# is not passed on unless it came from your environment.
+GUIDED ?= --guided
+ARGS ?=
+deploy: build
+	$(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION )$(SAM_VENV)/bin/sam deploy $(GUIDED) $(ARGS)
+
 pytest: $(VENV)/.installed
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
-# The whole suite, writing the reliability table it prints into README.md.
+# The whole suite, writing the reliability table it prints into docs/reliability.md.
 reliability: $(VENV)/.installed
 	UPDATE_RELIABILITY_TABLE=1 $(BIN)/pytest
 
-# The README's performance table: ours against a bare boto3/requests baseline (bench/), in one run;
+# The performance tables of docs/reliability.md: ours against a bare boto3/requests baseline (bench/), in one run;
 # `sam build` first, for the package sizes. Prints the figures and rewrites the table.
 bench: $(VENV)/.installed build
 	$(BIN)/python -m bench.run

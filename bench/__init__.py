@@ -1,1 +1,2 @@
-"""The benchmark behind the README's performance table: `make bench` (see bench/run.py). Not shipped."""
+"""The benchmark behind the performance table of docs/reliability.md: `make bench` (see bench/run.py).
+Not shipped."""

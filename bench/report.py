@@ -1,4 +1,5 @@
-"""The benchmark's output: the breakdown sections, and the summary that is also the README's table."""
+"""The benchmark's output: the breakdown sections, and the summary that is also the performance table of
+docs/reliability.md."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ COMMAND = "make bench"
 GOAL_RATIO = 1.3
 GOAL_RSS_MB = 100
 BEGIN, END = "<!-- performance-table:begin -->", "<!-- performance-table:end -->"
+# Where the summary is written, between BEGIN and END.
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 
 
 def _ms(value: float) -> str:
@@ -36,7 +39,7 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[
     return lines
 
 
-# -- summary (printed, and written to the README) --------------------------------------------------
+# -- summary (printed, and written to docs/reliability.md) ------------------------------------------
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -361,13 +364,13 @@ def _profile_section(profiles: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-# -- README -------------------------------------------------------------------------------------------
+# -- the page ---------------------------------------------------------------------------------------
 
 
-def write_readme(readme: Path, text: str) -> None:
+def write_page(page: Path, text: str) -> None:
     """Replace what lies between the performance-table markers (kept) with `text`."""
-    content = readme.read_text()
+    content = page.read_text()
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(content):
-        raise SystemExit(f"bench: {readme} has no {BEGIN} ... {END} markers")
-    readme.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", content, count=1))
+        raise SystemExit(f"bench: {page} has no {BEGIN} ... {END} markers")
+    page.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", content, count=1))

@@ -2,7 +2,8 @@
 
 Starts the local stand-ins, measures cold starts, warm per-record time, peak memory and round trips,
 reads the package sizes of the `sam build` output, prints the breakdown and the summary table, writes
-the raw figures to bench/results.json and the summary between the README's performance markers.
+the raw figures to bench/results.json and the summary between the performance markers of
+docs/reliability.md.
 Progress goes to stderr; the report to stdout.
 """
 
@@ -37,8 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="cold starts per variant (at least 7)")
     parser.add_argument("--warm-records", type=int, default=100, help="direct invocations per interpreter")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README to update")
-    parser.add_argument("--no-readme", action="store_true", help="print only; leave the README alone")
+    parser.add_argument(
+        "--page", "--readme", dest="page", type=Path, default=report.PAGE, help="the page to update"
+    )
+    parser.add_argument(
+        "--no-page",
+        "--no-readme",
+        dest="no_page",
+        action="store_true",
+        help="print only; leave the page alone",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 7:
         parser.error("--rounds must be at least 7")
@@ -48,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     summary = report.summary(results)
     print(report.breakdown(results))
-    print("## Summary (the README's performance table)\n")
+    print("## Summary (the performance table of docs/reliability.md)\n")
     print(summary)
-    if not args.no_readme:
-        report.write_readme(args.readme, summary)
-        _progress(f"wrote {args.readme.name} and {RESULTS.relative_to(ROOT)}")
+    if not args.no_page:
+        report.write_page(args.page, summary)
+        _progress(f"wrote {args.page.name} and {RESULTS.relative_to(ROOT)}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import signal
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -68,7 +69,9 @@ def moto_server() -> Iterator[str]:
 
 
 def _serve_moto(address: Connection, stop: EventLike) -> None:
-    """The moto process: serve until `stop` is set."""
+    """The moto process: serve until `stop` is set. Ctrl-C (`make stand-ins`) is the parent's to handle: it
+    sets `stop`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _list_moto_modules_once()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

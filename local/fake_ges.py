@@ -443,6 +443,9 @@ class FakeGes:
         self._exported: set[str] = set()
         self._in_flight = 0
         self.most_in_flight = 0  # the most requests being handled at once since the last reset
+        # Routes outside the GES API, for a person driving the fake from outside (local/fake_control.py):
+        # (method, path, body) -> the answer, or None for a request that is not one of them. Unset: none.
+        self.control: Callable[[str, str, object], Reply | None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> FakeGes:
@@ -1008,6 +1011,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         body = self._read_body()
+        if fake.control is not None and (answer := fake.control(self.command, split.path, body)) is not None:
+            self._send(*answer, {})  # not a GES call: neither recorded nor faulted
+            return
         route, groups = _match(self.command, split.path)
         project_id = groups[0] if groups else None
         state = fake._auth_state(self.headers.get("X-Auth-Token"), project_id)

@@ -34,7 +34,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reliability.add("token_leaks", len(_leaks))
     if _leaks:
         _problems.append("GES token found in the captured output of:\n  " + "\n  ".join(_leaks))
-    if session.exitstatus == pytest.ExitCode.OK and (problem := reliability.sync_readme()):
+    if session.exitstatus == pytest.ExitCode.OK and (problem := reliability.sync_page()):
         _problems.append(problem)
     if _problems:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -43,7 +43,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(f"token scan: {len(_leaks)} test phases with a GES token in their output")
     if reliability.complete():  # a partial run's counts mean nothing
-        terminalreporter.write_sep("-", "reliability (README.md, section Reliability)")
+        terminalreporter.write_sep("-", "reliability (docs/reliability.md, section Reliability)")
         terminalreporter.write_line(reliability.table())
     for problem in _problems:
         terminalreporter.write_line(problem, red=True)

@@ -1,12 +1,12 @@
-"""The README's Reliability table, counted by the suite while it runs.
+"""The Reliability table of docs/reliability.md, counted by the suite while it runs.
 
 Tests add to `tally`; at the end of the session `tests/conftest.py` prints the table. When every part
 that feeds it has run (a whole-suite run), what must hold is checked: the rows of MUST_BE_ZERO are 0 in
 this run (nothing lost, no duplicate export, no started job without its one event, no GES call for bad
-input, no token in any output), and the README's table has the same rows. The figures (faults injected,
+input, no token in any output), and the page's table has the same rows. The figures (faults injected,
 inputs generated, soak messages) are not compared: how many faults fire depends on how many retries a
 run happened to make, and a green suite must not turn red on a tally. `make reliability` runs the suite
-and writes its table into README.md.
+and writes its table into docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 BEGIN = "<!-- reliability-table:begin -->"
 END = "<!-- reliability-table:end -->"
 UPDATE_VARIABLE = "UPDATE_RELIABILITY_TABLE"
@@ -38,7 +38,7 @@ ROWS = {
     "completion event (none, or two although EventBridge's answer to each put came in time)",
     "token_leaks": "test phases whose captured output held a GES token",
 }
-# The rows a whole-suite run always produces; a partial run leaves the README alone.
+# The rows a whole-suite run always produces; a partial run leaves the page alone.
 FED_BY_SUITE = {"fault_injections", "bad_inputs", "soak_messages"}
 # What must hold in every whole-suite run.
 MUST_BE_ZERO = ("bad_input_ges_calls", "soak_lost", "duplicate_exports", "soak_untracked", "token_leaks")
@@ -62,8 +62,8 @@ def complete() -> bool:
     return all(tally[key] for key in FED_BY_SUITE)
 
 
-def readme_table() -> str:
-    match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), README.read_text(), re.DOTALL)
+def page_table() -> str:
+    match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), PAGE.read_text(), re.DOTALL)
     return match.group(1) if match else ""
 
 
@@ -71,23 +71,23 @@ def _labels(text: str) -> list[str]:
     return [line.rsplit("|", 2)[0] for line in text.splitlines()]
 
 
-def sync_readme() -> str | None:
+def sync_page() -> str | None:
     """After a whole-suite run: write the table when asked to; else a problem if a row that must be 0 is
-    not, or if the README's table does not have the same rows."""
+    not, or if the page's table does not have the same rows."""
     if not complete():
         return None
     if os.environ.get(UPDATE_VARIABLE) == "1":
-        text = README.read_text()
+        text = PAGE.read_text()
         start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-        README.write_text(text[:start] + "\n" + table() + "\n" + text[end:])
-    return verdict(tally, readme_table())
+        PAGE.write_text(text[:start] + "\n" + table() + "\n" + text[end:])
+    return verdict(tally, page_table())
 
 
 def verdict(counts: Mapping[str, int], documented: str) -> str | None:
-    """What is wrong with a whole-suite run's `counts`, given the README's table `documented`."""
+    """What is wrong with a whole-suite run's `counts`, given the page's table `documented`."""
     broken = [f"{ROWS[key]}: {counts.get(key, 0)}" for key in MUST_BE_ZERO if counts.get(key, 0)]
     if broken:
         return "reliability rows that must be 0 are not:\n  " + "\n  ".join(broken)
     if _labels(documented) != _labels(table(counts)):
-        return "the README's reliability table has other rows than the one above; run `make reliability`"
+        return "docs/reliability.md's table has other rows than the one above; run `make reliability`"
     return None

@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m ops.redrive",
         description="Move dead-lettered export requests back to the input queue, after their cause is "
         "fixed. Without --apply it is a dry run: it counts by reason and shows a few, moving nothing.",
-        epilog="Check the README's runbook first: for ExportOutcomeUnknown, look up the graph's jobs in "
-        "GES and redrive only what did not start.",
+        epilog="Check the runbook (docs/operations.md) first: for ExportOutcomeUnknown, look up the graph's "
+        "jobs in GES and redrive only what did not start.",
     )
     queues = parser.add_argument_group("queues (give --stack, or --from and --to)")
     queues.add_argument(

@@ -1,4 +1,4 @@
-"""`"graph_id": "*"`: one request for every graph of the project (README, "Every graph of a project").
+"""`"graph_id": "*"`: one request for every graph of the project (docs/requests.md, "Every graph ...").
 
 Directly and on a schedule the graphs run in place, as a list; from the queue the request fans out onto
 the input queue, one message per graph. Each graph is then its own request: its own export, idempotency,

@@ -2,8 +2,8 @@
 
 Any JSON value as a direct or scheduled event ends as a result or an ExportError, never another
 exception; any text as an SQS message body ends downstream or dead-lettered with its reason in
-`error_code`/`error_message`. An input that fails its checks makes no GES call (counted in the README's
-reliability table, `bad_input_ges_calls`), and no field of an event can redirect a request or add a
+`error_code`/`error_message`. An input that fails its checks makes no GES call (counted in the table
+of docs/reliability.md, `bad_input_ges_calls`), and no field of an event can redirect a request or add a
 header: whatever GES receives goes to the path built from the checked ids, with requests' own headers
 and the token only.
 

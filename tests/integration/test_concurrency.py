@@ -1,6 +1,6 @@
 """The requests of one invocation run concurrently (GES_CONCURRENCY) and each ends exactly as it would
-alone (README, "Many exports at once"): same result, same idempotency, same dead-lettering, its own log
-keys; a 429 slows them all; the token is read once for all of them.
+alone (docs/requests.md, "Many exports at once"): same result, same idempotency, same dead-lettering,
+its own log keys; a 429 slows them all; the token is read once for all of them.
 """
 
 from __future__ import annotations

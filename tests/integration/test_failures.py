@@ -1,4 +1,4 @@
-"""Failures (README, "Failures"): what the caller sees, what is retried, where a request ends up."""
+"""Failures (docs/failures.md, "Failures"): what the caller sees, what is retried, where a request ends up."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idempotency (README, "Idempotency"): one GES export and one downstream message per export identity."""
+"""Idempotency (docs/failures.md): one GES export and one downstream message per export identity."""
 
 from __future__ import annotations
 

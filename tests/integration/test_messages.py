@@ -1,4 +1,4 @@
-"""The downstream message (README, "The downstream message")."""
+"""The downstream message (docs/requests.md, "The downstream message")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The export request (README, "The export request"), through the handler, against the fake GES."""
+"""The export request (docs/requests.md, "The export request"), through the handler, against the fake GES."""
 
 from __future__ import annotations
 

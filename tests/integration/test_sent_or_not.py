@@ -1,4 +1,4 @@
-"""Whether an export may have reached GES decides everything (README, "Failures"): only an exchange that
+"""Whether an export may have reached GES decides everything (docs/failures.md): only an exchange that
 failed before any byte of the request left is retried; anything after that (a TLS error or a reset while
 the answer is read, an answer no JSON reader decodes, an answer too large) is an unknown outcome,
 remembered and never POSTed again by a machine.

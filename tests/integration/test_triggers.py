@@ -1,4 +1,4 @@
-"""The three triggers (README, "The three triggers"), each driven with its sample event in events/."""
+"""The three triggers (docs/requests.md), each driven with its sample event in events/."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The errors: their message starts with their code, and `permanent` follows the README's failure table."""
+"""The errors: their message starts with their code, and `permanent` follows docs/failures.md's table."""
 
 from __future__ import annotations
 

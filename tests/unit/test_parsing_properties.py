@@ -5,9 +5,9 @@ InvalidRequest whose field names the problem; never another kind of exception. I
 GES URL (`..`, `/`, `%2e`, look-alikes, control characters, very long strings) are refused, and every id
 that is accepted builds exactly `/v2/{project}/graphs/{graph}/backups/export`.
 
-Every generated input is counted in the README's reliability table (`bad_inputs`). The strategies are
-shared with tests/integration/test_bad_input_properties.py, which sends the same inputs through the
-handler.
+Every generated input is counted in the reliability table of docs/reliability.md (`bad_inputs`). The
+strategies are shared with tests/integration/test_bad_input_properties.py, which sends the same inputs
+through the handler.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ REQUIRED = ("graph_id", "backup_id", "export_path")
 ID_FIELDS = ("graph_id", "backup_id", "project_id")
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 GES_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
-# What an OBS path resolves to (README "Checks"): bucket, then directories, ending with '/'.
+# What an OBS path resolves to (docs/requests.md, "Checks"): bucket, then directories, ending with '/'.
 RESOLVED_PATH = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()-]+)+/", re.ASCII)
 
 
@@ -67,7 +67,7 @@ def properties(examples: int) -> settings:
 
 
 def tried(count: int = 1) -> None:
-    """One more generated bad or arbitrary input, for the README's reliability table."""
+    """One more generated bad or arbitrary input, for the reliability table of docs/reliability.md."""
     reliability.add("bad_inputs", count)
 
 

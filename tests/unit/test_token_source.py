@@ -105,7 +105,7 @@ def test_secret_that_looks_like_json_but_does_not_parse_is_refused(secret: str) 
 
 @pytest.mark.parametrize("secret", ["[1, 2]", '"quoted"', "123", "null"])
 def test_secret_that_is_json_but_not_an_object_is_taken_as_the_token_itself(secret: str) -> None:
-    # README, "The secret": the SecretString is the token itself unless it is a JSON object.
+    # docs/settings.md, "The secret": the SecretString is the token itself unless it is a JSON object.
     assert _token_from_secret(secret) == secret
 
 
