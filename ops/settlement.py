@@ -1,9 +1,9 @@
 """Exports whose outcome is unknown, and how a person settles them (`python -m ops.settle`).
 
-An export's record (export/deduplication.py) is unknown when it stores an UnknownOutcome (GES answered 500, 504
-or nothing after the request was sent), or when it is the lock of an invocation whose time ran out. Every
-request for it ends ExportOutcomeUnknown until a person, having looked at the graph's jobs in GES, says
-either
+An export's record (the layer's export/deduplication.py) is unknown when it stores an UnknownOutcome (GES
+answered 500, 504 or nothing after the request was sent), or when it is the lock of an invocation whose
+time ran out. Every request for it ends ExportOutcomeUnknown until a person, having looked at the graph's
+jobs in GES, says either
 
 - "it started, as job X": the record becomes that started export, not yet delivered, started at the time
   of settling (the tracker's timeout counts from it: when GES accepted the job is not known); the caller

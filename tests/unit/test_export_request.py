@@ -10,6 +10,7 @@ import pytest
 
 from ges_backup_export.core.errors import InvalidRequest
 from ges_backup_export.core.message_format import ALL_GRAPHS, ExportIdentity
+from ges_backup_export.core.times import request_time
 from ges_backup_export.export.request import (
     LATEST,
     MAX_EXPORT_PATH_LENGTH,
@@ -17,7 +18,6 @@ from ges_backup_export.export.request import (
     check_export_path_template,
     parse_request,
     project_of,
-    request_time,
     resolve_export_path,
 )
 

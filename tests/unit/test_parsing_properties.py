@@ -28,11 +28,11 @@ from ges_backup_export.core.deadline import Deadline
 from ges_backup_export.core.errors import InvalidRequest, field_name
 from ges_backup_export.core.ids import check_id
 from ges_backup_export.core.message_format import ExportIdentity
+from ges_backup_export.core.times import request_time
 from ges_backup_export.export.request import (
     ExportRequest,
     check_export_path_template,
     parse_request,
-    request_time,
     resolve_export_path,
 )
 from ges_backup_export.export.triggers import (

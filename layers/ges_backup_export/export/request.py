@@ -14,7 +14,7 @@ from typing import Any
 from ges_backup_export.core.errors import MAX_SHOWN_NAME, InvalidRequest, field_name, shown_name
 from ges_backup_export.core.ids import check_id, json_type
 from ges_backup_export.core.message_format import ALL_GRAPHS
-from ges_backup_export.core.times import UnreadableTime, parse_time
+from ges_backup_export.core.times import request_time
 
 LATEST = "latest"
 MAX_EXPORT_PATH_LENGTH = 1024
@@ -95,14 +95,6 @@ def project_of(request: ExportRequest, default_project_id: str | None) -> str:
     if project_id is None:
         raise InvalidRequest("project_id", "is required when the function has no GES_PROJECT_ID")
     return project_id
-
-
-def request_time(value: object, field: str) -> datetime:
-    """A time of the request (or of a message the function reads), as UTC; InvalidRequest naming `field`."""
-    try:
-        return parse_time(value)
-    except UnreadableTime as error:
-        raise InvalidRequest(field, str(error)) from None
 
 
 def check_export_path_template(value: object, field: str = "export_path") -> None:

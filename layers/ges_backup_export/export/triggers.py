@@ -20,7 +20,8 @@ from typing import Any
 
 from ges_backup_export.core.errors import ExportError, InvalidRequest, field_name
 from ges_backup_export.core.message_format import REQUESTED_AT, format_time, is_envelope
-from ges_backup_export.export.request import ExportRequest, parse_request, request_time
+from ges_backup_export.core.times import request_time
+from ges_backup_export.export.request import ExportRequest, parse_request
 
 MAX_EXPORTS_PER_EVENT = 100
 # The latest a request's scheduled_time may be after the invocation's clock (clocks drift a little).

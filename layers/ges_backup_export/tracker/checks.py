@@ -39,7 +39,7 @@ from ges_backup_export.core.message_format import (
 )
 from ges_backup_export.core.observability import log_failure, logger
 from ges_backup_export.core.settings import MAX_DELAY_SECONDS
-from ges_backup_export.export.request import request_time
+from ges_backup_export.core.times import request_time
 from ges_backup_export.ges.client import GesClient
 from ges_backup_export.tracker.announcements import Announcer, CompletionDetail
 
