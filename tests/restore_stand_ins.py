@@ -128,6 +128,7 @@ def seed_export(
         format_time(ended),
     )
     History(stack.physical[HISTORY], boto3.client("dynamodb")).record(entry, keep_days=30)
+    ges.add_graph(project_id, graph_id)  # a running graph (created if needed; its edition stays)
     if in_obs:
         ges.obs.put(path, project_id, graph_id)
     return entry
