@@ -286,20 +286,24 @@ class Tester:
 
     def _follow_up(self, started: StartedExport) -> None:
         """The import job's first check, on the follow-up queue, JOB_POLL_INTERVAL_SECONDS from now."""
-        message = cast(dict[str, Any], started["message"])
-        follow_up: FollowUp = {
-            "job_id": message["job_id"], "project_id": message["project_id"], "graph_id": message["graph_id"],
-            "import_path": message["export_path"], "requested_at": message["requested_at"],
-            "started_at": started.get("started_at") or format_time(datetime.now(UTC)),
-            "restore": message["restore"],
-        }  # fmt: skip
-        send_follow_up(self._follow_ups, follow_up, self._poll_interval)
+        send_follow_up(self._follow_ups, follow_up_of(started), self._poll_interval)
 
     def _project(self, project_id: str | None) -> str:
         project = project_id or self._default_project_id
         if project is None:
             raise InvalidRequest("project_id", "is required when the function has no GES_PROJECT_ID")
         return project
+
+
+def follow_up_of(started: StartedExport) -> FollowUp:
+    """The first follow-up message of an import GES accepted (its record's message and started_at)."""
+    message = cast(dict[str, Any], started["message"])
+    return {
+        "job_id": message["job_id"], "project_id": message["project_id"], "graph_id": message["graph_id"],
+        "import_path": message["export_path"], "requested_at": message["requested_at"],
+        "started_at": started.get("started_at") or format_time(datetime.now(UTC)),
+        "restore": message["restore"],
+    }  # fmt: skip
 
 
 def send_follow_up(queue: SqsQueue, follow_up: FollowUp, delay_seconds: int) -> None:
