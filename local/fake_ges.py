@@ -10,6 +10,9 @@ It serves the routes the exporter and its tests need, shaped after ``docs/ges-ap
   list jobs), ``list_jobs``;
 * ``GET  /v2/{project_id}/graphs?offset&limit`` (section 4), ``list_graphs``;
 * ``GET  /v2/{project_id}/graphs/{graph_id}`` (section 4), ``show_graph``.
+* ``POST /v2/{project_id}/graphs/{graph_id}/backups/import`` and ``DELETE
+  /v2/{project_id}/graphs/{graph_id}/backups/{backup_id}`` (section 8), ``import_backup`` and
+  ``delete_backup``: the restore tests' routes, served by :class:`local.fake_obs.FakeObs`.
 
 ``graphs/jobs`` and ``graphs/backups`` are matched before ``graphs/{graph_id}``: no graph id can be
 ``jobs`` or ``backups`` here.

@@ -135,7 +135,7 @@ def test_an_import_whose_token_ges_rejects_again_is_token_rejected_and_imports_n
     "fault",
     [
         Fault.http(429, retry_after=1), Fault.http(502), Fault.http(503), Fault.http(500), Fault.http(504),
-        Fault.slow(1.5), Fault.reset_after(), Fault.dropped(), Fault.http(401),
+        Fault.slow(1.5), Fault.reset_after(), Fault.dropped(), Fault.http(401), Fault.undecodable(200, b""),
     ],
 )  # fmt: skip
 def test_a_delete_that_failed_once_is_sent_again_and_the_test_passes(
