@@ -3,15 +3,18 @@ import job, deletes the backup it added and puts one event; the history the trac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from local.aws import Stack
-from local.fake_ges import FakeGes
+from local.fake_ges import FakeGes, Fault
 from local.fake_obs import imported_backups
 from tests.restore_stand_ins import RestoreTester, seed_export
 from tests.stand_ins import PROJECT, Function
+from tests.tokens import assert_no_token
 from tests.tracker_stand_ins import Tracker
 
 TEST_FIELDS = {
@@ -73,3 +76,26 @@ def test_an_export_the_tracker_saw_succeed_is_imported_back(
     (event,) = tester.events()
     assert event.detail_type == "GES Backup Restore Test Passed"
     assert event.detail["source_job_id"] == message["job_id"]
+
+
+def test_nothing_the_tester_prints_holds_the_token_at_debug(
+    stack: Stack,
+    ges: FakeGes,
+    tester: RestoreTester,
+    function_logs: Callable[[], list[dict[str, Any]]],
+    emitted_metrics: Callable[[], list[dict[str, Any]]],
+) -> None:
+    seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/1/")
+    ges.inject(Fault.http(401), route="import_backup")
+    ges.inject(Fault.ges_error(400, "GES.0001", "Incorrect parameter."), route="delete_backup")
+    ges.add_graph(PROJECT, "empty")
+    tick = now()
+
+    results = [tester.invoke({"graph_id": "*", "scheduled_time": tick})]
+    tester.drain()
+    results.append(tester.invoke_failing({"graph_id": "movies", "import_path": "obs://x/"}))
+
+    assert tester.environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert function_logs()  # it logged, and the fixture scans every line for the token
+    assert emitted_metrics()
+    assert_no_token([results, tester.events(), tester.take("RestoreTestDeadLetterQueue")])
