@@ -352,3 +352,60 @@ def test_a_follow_up_that_cannot_be_read_is_dead_lettered_with_its_reason(tester
 
     (letter,) = tester.take(DEAD_LETTERS)
     assert letter.attributes["error_code"] == "InvalidRequest"
+
+
+# --- how an import job ends -------------------------------------------------------------------------------
+
+
+def test_an_import_job_still_running_past_the_timeout_is_one_timed_out_test_and_frees_the_graph(
+    stack: Stack, ges: FakeGes
+) -> None:
+    tester = RestoreTester(stack, {"JOB_TRACKING_TIMEOUT_SECONDS": "1"})
+    seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/1/")
+    ges.obs.import_script = ("running",)
+
+    tester.invoke({"graph_id": "movies", "scheduled_time": stamp(datetime.now(UTC))})
+    tester.drain(max_batches=1000)
+
+    (event,) = tester.events()
+    assert (event.detail_type, event.detail["status"], event.detail["deleted"]) == (
+        "GES Backup Restore Test Timed Out", "running", False
+    )  # fmt: skip
+    later = tester.invoke({"graph_id": "movies", "scheduled_time": stamp(datetime.now(UTC))})
+    assert later["restore_tests"][0]["outcome"] in ("started", "duplicate")
+
+
+@pytest.mark.parametrize(
+    ("script", "expected", "reason"),
+    [
+        (("running", "partiallyFailed"), "partiallyFailed", "partially failed"),  # the fake gives no reason
+        (("running", "failed"), "failed", "OBS read error"),
+    ],
+)
+def test_an_import_job_that_ended_badly_is_a_failed_test_with_ges_s_status(
+    stack: Stack, ges: FakeGes, tester: RestoreTester, script: tuple[str, ...], expected: str, reason: str
+) -> None:
+    seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/1/")
+    result = tester.invoke({"graph_id": "movies", "scheduled_time": stamp(datetime.now(UTC))})
+    ges.script_job(result["restore_tests"][0]["job_id"], script, fail_reason="OBS read error")
+
+    tester.drain()
+
+    (event,) = tester.events()
+    assert (event.detail_type, event.detail["status"]) == (FAILED, expected)
+    assert reason in event.detail["fail_reason"]
+    assert "imported_backup_id" not in event.detail
+
+
+def test_an_import_job_ges_forgot_is_a_failed_test_saying_so(
+    stack: Stack, ges: FakeGes, tester: RestoreTester
+) -> None:
+    seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/1/")
+    result = tester.invoke({"graph_id": "movies", "scheduled_time": stamp(datetime.now(UTC))})
+    ges.forget_job(result["restore_tests"][0]["job_id"])
+
+    tester.drain()
+
+    (event,) = tester.events()
+    assert event.detail_type == FAILED
+    assert "GES does not know import job" in event.detail["fail_reason"]
