@@ -134,11 +134,13 @@ def deploy(
     parameters["GesTokenSecretArn"] = stack.secret_arn
     for logical_id in _queues_in_creation_order(resources):
         _create_queue(stack, logical_id, resources[logical_id]["Properties"], parameters)
-    table_id, table = next(
-        (key, value) for key, value in resources.items() if value["Type"] == "AWS::DynamoDB::Table"
-    )
-    stack.table_name = _create_table(f"{name}-{table_id}", table["Properties"])
-    stack.physical = {**stack.queue_urls, table_id: stack.table_name}
+    tables = {  # the idempotency table first (`table_name`), then the restore tests' history
+        key: _create_table(f"{name}-{key}", value["Properties"])
+        for key, value in resources.items()
+        if value["Type"] == "AWS::DynamoDB::Table"
+    }
+    stack.table_name = next(iter(tables.values()))
+    stack.physical = {**stack.queue_urls, **tables}
     stack.environment = stack.environment_of(FUNCTION)
     return stack
 

@@ -10,6 +10,9 @@ It serves the routes the exporter and its tests need, shaped after ``docs/ges-ap
   list jobs), ``list_jobs``;
 * ``GET  /v2/{project_id}/graphs?offset&limit`` (section 4), ``list_graphs``;
 * ``GET  /v2/{project_id}/graphs/{graph_id}`` (section 4), ``show_graph``.
+* ``POST /v2/{project_id}/graphs/{graph_id}/backups/import`` and ``DELETE
+  /v2/{project_id}/graphs/{graph_id}/backups/{backup_id}`` (section 8), ``import_backup`` and
+  ``delete_backup``: the restore tests' routes, served by :class:`local.fake_obs.FakeObs`.
 
 ``graphs/jobs`` and ``graphs/backups`` are matched before ``graphs/{graph_id}``: no graph id can be
 ``jobs`` or ``backups`` here.
@@ -75,13 +78,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local.fake_obs import FakeObs
+
 Json = dict[str, Any]
 Reply = tuple[int, Json]
 _Route = Callable[[list[str], dict[str, str], object], Reply]
 
 ROUTES = (
     "export", "list_backups", "list_all_backups", "job_status", "list_jobs", "list_graphs", "show_graph",
-    "any",
+    "import_backup", "delete_backup", "any",
 )  # fmt: skip
 # Order matters: the fixed names graphs/jobs and graphs/backups win over graphs/{graph_id}.
 _PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
@@ -92,6 +97,9 @@ _PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("GET", "job_status", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/jobs/([^/]+)/status/?")),
     ("GET", "list_graphs", re.compile(r"/v2/([^/]+)/graphs/?")),
     ("GET", "show_graph", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/?")),
+    # The restore tests' routes (local/fake_obs.py): import a backup from OBS, delete a backup.
+    ("POST", "import_backup", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/backups/import/?")),
+    ("DELETE", "delete_backup", re.compile(r"/v2/([^/]+)/graphs/([^/]+)/backups/([^/]+)/?")),
 )
 _GATEWAY_DEFAULTS: dict[int, tuple[str, str]] = {
     401: ("APIG.0301", "Incorrect IAM authentication information: decrypt token fail"),
@@ -248,12 +256,13 @@ class _Graph:
     created: str
     updated: str
     backups: dict[str, Json] = field(default_factory=dict)
+    product_type: str = "InMemory"  # "Persistence": the edition GES imports no backup into (fake_obs.py)
 
     def as_json(self) -> Json:
         """The graph as the list and show routes give it (section 4; a subset of the SDK's fields)."""
         return {
             "id": self.id, "name": self.name, "status": self.status, **_GRAPH_DEFAULTS,
-            "created": self.created, "updated": self.updated,
+            "product_type": self.product_type, "created": self.created, "updated": self.updated,
         }  # fmt: skip
 
     def listed_backups(self) -> list[Json]:
@@ -277,6 +286,7 @@ class _Job:
     fail_reason: str
     step: int = 0
     answered: bool = False  # whether a status call has answered the current step yet
+    on_status: Callable[[_Job], None] | None = None  # called on every change of status (fake_obs.py)
     forgotten: bool = False
 
     @classmethod
@@ -309,6 +319,8 @@ class _Job:
         ``end_time`` is absent (assumption: section 3 says it may be)."""
         previous = self.fields.get("status")
         self.fields["status"] = status
+        if previous != status and self.on_status is not None:
+            self.on_status(self)
         self.fields["fail_reason"] = self.fail_reason if status == "failed" else ""
         if status not in _DONE:
             self.fields.pop("end_time", None)
@@ -441,6 +453,7 @@ class FakeGes:
         self.faults_fired = 0  # over the server's life; reset() leaves it
         self.generation = 0  # counts resets
         self._exported: set[str] = set()
+        self.obs = FakeObs()  # what export jobs wrote; imports and deletes of backups (fake_obs.py)
         self._in_flight = 0
         self.most_in_flight = 0  # the most requests being handled at once since the last reset
         # Routes outside the GES API, for a person driving the fake from outside (local/fake_control.py):
@@ -719,6 +732,7 @@ class FakeGes:
             self._calls.clear()
             self._faults.clear()
             self._exported.clear()
+            self.obs.reset()
             self.most_in_flight = self._in_flight
 
     def _record(self, call: Call) -> None:
@@ -772,6 +786,7 @@ class FakeGes:
             job = _Job.start(project_id, graph.name, self._job_script)
             self._jobs[job.fields["job_id"]] = job
             self._exported.add(body["export_path"])
+            self.obs.follow_export(job, graph_id, body)
             return 200, {"job_id": job.fields["job_id"]}
 
     def add_job(
@@ -894,6 +909,8 @@ class FakeGes:
             "list_jobs": lambda g, q, b: self._list_jobs(g[0], q),
             "list_graphs": lambda g, q, b: self._list_graphs(g[0], q),
             "show_graph": lambda g, q, b: self._show_graph(g[0], g[1]),
+            "import_backup": lambda g, q, b: self.obs.import_backup(self, g[0], g[1], b),
+            "delete_backup": lambda g, q, b: self.obs.delete_backup(self, g[0], g[1], g[2]),
         }
         assert route in routes, route
         return routes[route](groups, query, body)

@@ -40,6 +40,8 @@ from local.fake_ges import SAMPLE_PROJECT_ID, FakeGes, seed_sample_graphs
 from local.fake_iam import FakeIam
 from local.lambda_runtime import LocalContext
 from local.lambda_runtime import load_function as load_function_handler
+from local.restore import RESTORE_TESTER, follow_imports, seed_sample_history
+from local.restore import environment as restore_environment
 from local.rotation import ROTATION_FUNCTION, prepare_rotation
 
 
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.update(aws_environment(aws_url))
             overrides = {"GesProjectId": SAMPLE_PROJECT_ID}
             stack = deploy("invoke", token_secret=ges.token, ges_endpoint=ges.url, overrides=overrides)
+            seed_sample_history(stack, ges)  # the export the restore samples test (local/restore.py)
             function_properties(stack, args.function)
             if args.function == ROTATION_FUNCTION:
                 event = prepare_rotation_event(stack, ges, iam, event)
@@ -86,12 +89,16 @@ def invoke(stack: Stack, function: str, event: Any) -> int:
     properties = function_properties(stack, function)
     caught = catch_events(stack)
     os.environ.update(stack.environment_of(function))
+    if function == RESTORE_TESTER:  # its import jobs are followed to their end, without waiting
+        os.environ.update(restore_environment(stack))
     logs = io.StringIO()
     # Powertools' log handler binds to stdout when the function's modules are imported: import them here.
     with contextlib.redirect_stdout(logs):
         handler = load_function_handler(properties["CodeUri"], properties["Handler"])
         try:
             result, failed = handler(event, LocalContext()), False
+            if function == RESTORE_TESTER:
+                follow_imports(stack, handler)
         except Exception as error:  # shown to the person, as the console shows a failed test event
             result, failed = {"errorType": type(error).__name__, "errorMessage": str(error)}, True
     print(f"{function}: {len(logs.getvalue().splitlines())} log lines")

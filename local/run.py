@@ -23,6 +23,7 @@ import boto3
 from local.aws import Stack, aws_environment, deploy, moto_server, string_attributes, take_messages
 from local.fake_ges import SAMPLE_OTHER_PROJECT_ID, SAMPLE_PROJECT_ID, FakeGes, Fault, seed_sample_graphs
 from local.lambda_runtime import ROOT, Handler, LocalContext, QueuePoller, load_handler
+from local.restore import seed_sample_history, show_restore_tests
 from local.rotation import show_token_rotation
 from local.tracking import JobTracking
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = _run_triggers(handler, stack, ges)
         ok = tracking.show(handler) and ok
         ok = show_token_rotation(stack, ges, handler) and ok
+        seed_sample_history(stack, ges)  # restore tests: the sample export in the history, in the fake OBS
+        ok = show_restore_tests(stack, ges) and ok
     print(_log_summary(args.log_file))
     return 0 if ok else 1
 

@@ -33,9 +33,10 @@ import boto3
 
 from ges_backup_export.aws.queues import SqsQueue
 from ges_backup_export.core.errors import ExportError
-from ges_backup_export.export.deduplication import ExportRecords
+from ges_backup_export.export.deduplication import ExportRecords, StartedExport
 from ges_backup_export.export.delivery import Delivery
 from ges_backup_export.export.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
+from ges_backup_export.restore import settle as restore_settle
 from ops.settlement import SettleError, Settlement, UnknownExport
 from ops.stack import StackError, output, stack_outputs
 
@@ -87,6 +88,9 @@ def _started(
 ) -> None:
     started = settlement.started(args.export, args.job_id, tracked=delivery.tracks)
     records.register_lambda_context(_ToolContext())  # type: ignore[arg-type]
+    if restore_settle.is_import(started["message"]):  # a restore test's import (restore/settle.py)
+        _started_import(records, started, args)
+        return
     try:
         delivery.owed(records, started["message"], started)
     except ExportError as error:
@@ -103,10 +107,38 @@ def _started(
 
 def _not_started(settlement: Settlement, args: argparse.Namespace) -> None:
     export = settlement.not_started(args.export)
+    if restore_settle.is_import(export):  # a restore test's import: its graph is free again
+        table = _where(args)[0]
+        restore_settle.forget(table, boto3.client("dynamodb"), dict(export), args.export)
+        print(
+            f"import {args.export} (graph {export['graph_id']}, path {export['export_path']}) is forgotten. "
+            "To test it again, invoke the restore tester with the same event (its scheduled_time too)."
+        )
+        return
     print(
         f"export {args.export} (graph {export['graph_id']}, backup {export['backup_id']}, path "
         f"{export['export_path']}) is forgotten: the next request for it exports. Redrive its "
         "dead-lettered request: python -m ops.redrive ... --message-id <ID> --apply"
+    )
+
+
+def _started_import(records: ExportRecords, started: StartedExport, args: argparse.Namespace) -> None:
+    """A settled import: its job to the restore tester's follow-up queue, once."""
+    url = (stack_outputs(args.stack).get("RestoreTestQueueUrl") if args.stack else None) or args.restore_queue
+    if not url:
+        raise SettleError(
+            "an import goes to the restore tester's queue: give --restore-queue URL with --table"
+        )
+    try:
+        restore_settle.hand_over(records, started, SqsQueue(url, boto3.client("sqs")))
+    except ExportError as error:
+        raise SettleError(
+            f"import {args.export} is now recorded as job {args.job_id}, but handing it to the restore "
+            f"tester failed ({error}); the next request for the test sends it"
+        ) from None
+    print(
+        f"import {args.export}: started as job {args.job_id}; the restore tester follows it and puts the "
+        "test's event."
     )
 
 
@@ -154,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--table", metavar="NAME", help="the idempotency table (with --downstream)")
     parser.add_argument("--downstream", metavar="URL", help="the downstream queue (with --table)")
     parser.add_argument("--tracking", metavar="URL", help="the job tracker's queue, if any (with --table)")
+    parser.add_argument("--restore-queue", metavar="URL", help="the restore tester's queue (with --table)")
     parser.add_argument(
         "--ttl-seconds",
         type=int,

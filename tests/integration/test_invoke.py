@@ -18,6 +18,13 @@ EVENTS = sorted(path.name for path in (ROOT / "events").glob("*.json"))
 FUNCTIONS = {
     "rotation_create_secret.json": "RotateTokenFunction",
     "sqs_tracking_batch.json": "TrackExportFunction",
+    "restore_test_schedule.json": "TestRestoreFunction",
+    "restore_import_console.json": "TestRestoreFunction",
+}
+# The event a rule catches once the restore tester followed its sample's import job to its end.
+RESTORE_EVENTS = {
+    "restore_test_schedule.json": "GES Backup Restore Test Passed",
+    "restore_import_console.json": "GES Backup Import Succeeded",
 }
 
 
@@ -51,6 +58,8 @@ def test_every_sample_event_runs_through_its_function_s_handler(event: str) -> N
         assert '"job_id"' in run.stdout  # each sample event starts at least one export
     elif function == "TrackExportFunction":
         assert '"detail-type": "GES Backup Export Succeeded"' in run.stdout  # the event a rule caught
+    elif function == "TestRestoreFunction":
+        assert f'"detail-type": "{RESTORE_EVENTS[event]}"' in run.stdout
     else:
         assert (
             "createSecret" in run.stdout

@@ -43,6 +43,8 @@ QUEUES = [
     "FailedRunsQueue",
     "TrackingQueue",
     "TrackingDeadLetterQueue",
+    "RestoreTestQueue",  # the restore tester's (tests/template/test_restore_template.py)
+    "RestoreTestDeadLetterQueue",
 ]
 OUTPUTS = [
     "InputQueueUrl",
@@ -65,6 +67,7 @@ FUNCTION_ROLE = "ExportBackupRole"
 SCHEDULE_ROLE = "ScheduleRole"
 TRACKER_ROLE = "TrackExportRole"
 ROTATION_ROLE = "RotateTokenRole"  # tests/template/test_rotation_template.py checks its scope
+RESTORE_ROLES = ("TestRestoreRole", "RestoreTestScheduleRole")  # tests/template/test_restore_template.py
 IAM_POLICY_TYPES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
 # Every scanner finding suppressed in template.yaml, by resource. A new suppression needs its reason
 # in the template and its entry here; fixing a finding means removing both.
@@ -82,6 +85,12 @@ CHECKOV_SKIPS = {
     "TrackExportFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "RotateTokenLogGroup": {"CKV_AWS_158"},
     "RotateTokenFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
+    # The restore tester's (tests/template/test_restore_template.py).
+    "RestoreHistoryTable": {"CKV_AWS_119"},
+    "RestoreTestQueue": {"CKV_AWS_27"},
+    "RestoreTestDeadLetterQueue": {"CKV_AWS_27"},
+    "TestRestoreLogGroup": {"CKV_AWS_158"},
+    "TestRestoreFunction": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
 }
 CFN_LINT_IGNORES = {
     "ExportBackupFunction": {"WS1000", "WS1004"},
@@ -91,6 +100,8 @@ CFN_LINT_IGNORES = {
     "FailedRunsQueue": {"ES6000"},
     "TrackingDeadLetterQueue": {"ES6000"},
     "TrackExportFunction": {"WS1000", "WS1004"},
+    "RestoreTestDeadLetterQueue": {"ES6000"},
+    "TestRestoreFunction": {"WS1000", "WS1004"},
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
@@ -519,7 +530,7 @@ def test_schedule_role_is_assumed_for_this_account_only(resources: dict[str, Any
 
 def test_no_role_has_managed_policies(resources: dict[str, Any]) -> None:
     roles = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {FUNCTION_ROLE, SCHEDULE_ROLE, TRACKER_ROLE, ROTATION_ROLE}
+    assert set(roles) == {FUNCTION_ROLE, SCHEDULE_ROLE, TRACKER_ROLE, ROTATION_ROLE, *RESTORE_ROLES}
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role, f"{name} has managed policies"
     assert not [r for r in resources.values() if r["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}]
@@ -657,10 +668,14 @@ def test_the_dead_letter_queues_are_the_expected_ones(
         "InputDeadLetterQueue",
         "FailedRunsQueue",
         "TrackingDeadLetterQueue",
+        "RestoreTestDeadLetterQueue",
     }
 
 
-@pytest.mark.parametrize("queue", ["InputDeadLetterQueue", "FailedRunsQueue", "TrackingDeadLetterQueue"])
+@pytest.mark.parametrize(
+    "queue",
+    ["InputDeadLetterQueue", "FailedRunsQueue", "TrackingDeadLetterQueue", "RestoreTestDeadLetterQueue"],
+)
 def test_dead_letter_queue_depth_raises_an_alarm(alarms: dict[str, dict[str, Any]], queue: str) -> None:
     dimension = {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
     found = alarms_on(alarms, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension)
@@ -687,7 +702,9 @@ def test_every_alarm_treats_missing_data_as_not_breaching(alarms: dict[str, dict
     """But one: "no backup landed" fires on the absence of successes (tests/template/test_tracking)."""
     assert alarms
     for name, alarm in alarms.items():
-        expected = "breaching" if name == "NoBackupLandedAlarm" else "notBreaching"
+        expected = (
+            "breaching" if name in ("NoBackupLandedAlarm", "NoRestoreTestPassedAlarm") else "notBreaching"
+        )
         assert alarm["TreatMissingData"] == expected, name
         assert alarm.get("AlarmDescription"), name
 

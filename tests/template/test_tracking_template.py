@@ -86,6 +86,8 @@ def test_both_functions_are_wired_to_the_tracker_s_settings(
         "JOB_TRACKING_TIMEOUT_SECONDS",
         "GES_TIMEOUT_SECONDS",
         "GES_MAX_ATTEMPTS",
+        "HISTORY_TABLE_NAME",  # the restore tests' history (tests/template/test_restore_template.py)
+        "RESTORE_TEST_WINDOW_DAYS",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_LOG_LEVEL",
     }
@@ -119,6 +121,7 @@ def test_the_tracker_s_role_grants_each_action_on_its_one_resource(resources: di
             {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
         ),
         "PutCompletionEvents": (["events:PutEvents"], {"Fn::Sub": bus}),
+        "RecordExportHistory": (["dynamodb:PutItem"], {"Fn::GetAtt": ["RestoreHistoryTable", "Arn"]}),
     }
 
 
@@ -181,5 +184,6 @@ def test_the_dashboard_shows_every_metric_and_the_dead_letter_depths(resources: 
         "InputDeadLetterQueue",
         "TrackingDeadLetterQueue",
         "FailedRunsQueue",
+        "RestoreTestDeadLetterQueue",
     }
     assert all("${" + name + "}" in body for name in names)

@@ -273,6 +273,74 @@ class GesClient(RetryingClient):
     def _clean(self, text: str) -> str:
         return self._tokens.scrub(text)[:_MAX_TEXT]
 
+    # --- restore tests (restore/): import a backup from OBS, a graph's backups and details, delete ----------
+    # docs/ges-api.md, "Import, delete, restore": what is documented and how each open question is hedged.
+    BACKUP_GONE = "GES.7024"  # a DELETE's answer for a backup that "does not exist or has been deleted"
+
+    def import_backup(self, project_id: str, graph_id: str, import_path: str, deadline: Deadline) -> str:
+        """Start importing the backup an export wrote at `import_path` into the graph; GES's job_id.
+
+        Not repeatable, like the export (GES has no idempotency key, and a second import eats backup
+        quota): anything that goes wrong once the request may have left is ExportOutcomeUnknown, worded for
+        an import, and the caller remembers it (restore/tester.py)."""
+        path = f"{_graph_path(project_id, graph_id)}/backups/import"
+        body = {"import_path": import_path}
+        request = _Request("POST", path, _about(project_id, graph_id), body=body, repeatable=False)
+        try:
+            answer = self._call(request, deadline)
+        except ExportOutcomeUnknown as error:
+            raise ExportOutcomeUnknown(error.message.replace("the export", "the import")) from None
+        job_id = answer.get("job_id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ExportOutcomeUnknown(
+                f"GES answered the import of {import_path} without a job_id, so it may have started "
+                "the import"
+            )
+        return job_id
+
+    def delete_backup(self, project_id: str, graph_id: str, backup_id: str, deadline: Deadline) -> None:
+        """Delete one backup of the graph. Repeatable: a DELETE of a backup that is gone answers GES.7024
+        ("does not exist or has been deleted"), which counts as deleted, so a DELETE whose answer was lost
+        (or a 200 without a JSON body, read as no answer) is simply sent again."""
+        path = f"{_graph_path(project_id, graph_id)}/backups/{quote(backup_id, safe='')}"
+        about = f"backup {backup_id} of {_about(project_id, graph_id)}"
+        try:
+            self._call(_Request("DELETE", path, about), deadline)
+        except GesRefused as error:
+            if error.code != self.BACKUP_GONE:
+                raise
+            logger.info("GES says the backup is already gone", extra={"backup_id": backup_id})
+
+    def list_backups(self, project_id: str, graph_id: str, deadline: Deadline) -> list[dict[str, Any]]:
+        """Every backup of the graph (all pages), as GES lists them (id, backup_method, status, times)."""
+        listing = _Listing(
+            _Request("GET", f"{_graph_path(project_id, graph_id)}/backups", _about(project_id, graph_id)),
+            "backup_list",
+            "backup_count",
+            InvalidRequest("graph_id", f"the backup list of graph {graph_id} {_TOO_LONG}"),
+        )
+        return [backup for backup in self._listed(listing, deadline) if isinstance(backup, dict)]
+
+    def graph_details(self, project_id: str, deadline: Deadline) -> list[dict[str, Any]]:
+        """The project's graphs (all pages) as GES lists them, `product_type` included."""
+        listing = _Listing(
+            _Request("GET", f"/v2/{quote(project_id, safe='')}/graphs", f"project {project_id}"),
+            "graphs",
+            "graph_count",
+            InvalidRequest("graph_id", f'"{ALL_GRAPHS}": the graph list of project {project_id} {_TOO_LONG}'),
+        )
+        return [graph for graph in self._listed(listing, deadline) if isinstance(graph, dict)]
+
+    def show_graph(self, project_id: str, graph_id: str, deadline: Deadline) -> dict[str, Any]:
+        """One graph's details; a graph GES does not know is GesRefused naming it (GES.7000)."""
+        answer = self._call(
+            _Request("GET", _graph_path(project_id, graph_id), _about(project_id, graph_id)), deadline
+        )
+        graph = answer.get("graph")
+        return graph if isinstance(graph, dict) else {}
+
+    # --- end of the restore tests' calls --------------------------------------------------------------------
+
 
 def _graph_path(project_id: str, graph_id: str) -> str:
     return f"/v2/{quote(project_id, safe='')}/graphs/{quote(graph_id, safe='')}"

@@ -21,11 +21,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
-from ges_backup_export.core.errors import (
-    ConfigurationError,
-    DependencyUnavailable,
-    shown_name,
-)
+from ges_backup_export.core.errors import ConfigurationError, DependencyUnavailable, shown_name
 from ges_backup_export.core.message_format import format_time
 from ges_backup_export.core.observability import logger
 from ges_backup_export.core.scrubbing import Scrubber

@@ -1,0 +1,134 @@
+"""The restore tester under test, for the integration tests: `RestoreTester` invokes its real handler as
+Lambda would, in the environment the template wires for it (JOB_POLL_INTERVAL_SECONDS 0: its follow-up
+checks an import job without waiting), polls its follow-up queue with the event source mapping's
+`QueuePoller`, and reads the events an EventBridge rule caught. `seed_export` puts an export in the history
+and in the fake OBS, as the tracker and GES would have after a successful export job."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from ges_backup_export.core.errors import ConfigurationError, ExportError
+from ges_backup_export.core.message_format import format_time
+from ges_backup_export.restore.history import History, HistoryEntry
+from ges_backup_export.restore.runtime import current_restore_tester
+from local.aws import Stack, catch_events, queue_depth, string_attributes, take_messages
+from local.fake_ges import FakeGes
+from local.lambda_runtime import LocalContext, PollResult, QueuePoller, function_environment, load_function
+from tests.stand_ins import Message, VirtualWaits
+from tests.tokens import assert_no_token
+from tests.tracker_stand_ins import CaughtEvent
+
+TESTER = "TestRestoreFunction"
+FOLLOW_UPS = "RestoreTestQueue"
+DEAD_LETTERS = "RestoreTestDeadLetterQueue"
+HISTORY = "RestoreHistoryTable"
+
+
+class RestoreTester:
+    def __init__(self, stack: Stack, overrides: Mapping[str, str] | None = None) -> None:
+        self.stack = stack
+        self.environment = {
+            **stack.environment_of(TESTER),
+            "JOB_POLL_INTERVAL_SECONDS": "0",
+            **(overrides or {}),
+        }
+        self.caught_url = catch_events(stack)
+        self.waits: VirtualWaits | None = VirtualWaits()
+        self.pauses = self.waits.pauses
+        properties = stack.template["Resources"][TESTER]["Properties"]
+        self.timeout_seconds = float(properties["Timeout"])
+        with function_environment(self.environment):
+            self._handler = load_function(properties["CodeUri"], properties["Handler"])
+
+    def handler(self, event: Any, context: Any) -> Any:
+        with function_environment(self.environment):
+            if self.waits is not None:
+                with contextlib.suppress(ConfigurationError):
+                    self.waits.install(current_restore_tester().ges)
+            return self._handler(event, context)
+
+    def invoke(self, event: Any) -> Any:
+        result = self.handler(copy.deepcopy(event), LocalContext(timeout_seconds=self.timeout_seconds))
+        assert_no_token(result)
+        return result
+
+    def invoke_failing(self, event: Any) -> ExportError:
+        with pytest.raises(ExportError) as raised:
+            self.invoke(event)
+        assert_no_token(str(raised.value))
+        return raised.value
+
+    def poller(self) -> QueuePoller:
+        (source,) = [
+            event
+            for event in self.stack.template["Resources"][TESTER]["Properties"]["Events"].values()
+            if event["Type"] == "SQS"
+        ]
+        return QueuePoller(
+            self.handler,
+            self.stack.queue_urls[FOLLOW_UPS],
+            self.stack.queue_arns[FOLLOW_UPS],
+            batch_size=int(source["Properties"]["BatchSize"]),
+            timeout_seconds=self.timeout_seconds,
+        )
+
+    def drain(self, max_batches: int = 100) -> PollResult:
+        """Follow every import job to its end (the follow-up queue polled until empty)."""
+        total = self.poller().drain(max_batches)
+        assert queue_depth(self.stack.queue_urls[FOLLOW_UPS]) == (0, 0), "the follow-up queue is not empty"
+        return total
+
+    def events(self) -> list[CaughtEvent]:
+        taken = take_messages(self.caught_url)
+        assert_no_token(taken)
+        events = [json.loads(message["Body"]) for message in taken]
+        return [CaughtEvent(event["source"], event["detail-type"], event["detail"]) for event in events]
+
+    def take(self, queue: str) -> list[Message]:
+        messages = take_messages(self.stack.queue_urls[queue])
+        assert_no_token(messages)
+        return [Message(message["Body"], string_attributes(message)) for message in messages]
+
+    def follow_ups(self) -> list[dict[str, Any]]:
+        return [message.body for message in self.take(FOLLOW_UPS)]
+
+    def history(self) -> History:
+        return History(self.stack.physical[HISTORY], boto3.client("dynamodb"))
+
+
+def seed_export(
+    stack: Stack,
+    ges: FakeGes,
+    project_id: str,
+    graph_id: str,
+    path: str,
+    *,
+    ended: datetime | None = None,
+    job_id: str | None = None,
+    in_obs: bool = True,
+) -> HistoryEntry:
+    """An export of the graph whose job succeeded (`ended`, default an hour ago): in the history, and (unless
+    `in_obs` is false) in the fake OBS at `path`."""
+    ended = ended or datetime.now(UTC) - timedelta(hours=1)
+    entry = HistoryEntry(
+        project_id,
+        graph_id,
+        "seeded-backup",
+        path,
+        job_id or f"job{int(ended.timestamp())}",
+        format_time(ended),
+    )
+    History(stack.physical[HISTORY], boto3.client("dynamodb")).record(entry, keep_days=30)
+    ges.add_graph(project_id, graph_id)  # a running graph (created if needed; its edition stays)
+    if in_obs:
+        ges.obs.put(path, project_id, graph_id)
+    return entry
