@@ -1,10 +1,12 @@
-"""Small stand-ins the unit tests share: a function's environment with some variables changed, and the
-answer of a session stub (a `requests.Response` whose body is read as from a connection)."""
+"""Small stand-ins the tests share: a function's environment with some variables changed, the answer of a
+session stub (a `requests.Response` whose body is read as from a connection), and a port nothing listens
+on."""
 
 from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,3 +31,11 @@ def json_answer(body: dict[str, Any]) -> requests.Response:
     response.headers["Content-Type"] = "application/json"
     response.raw = io.BytesIO(json.dumps(body).encode())
     return response
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a connection to it is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

@@ -11,7 +11,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,11 @@ from local.fake_ges import (
     SAMPLE_OTHER_BACKUP_ID,
     SAMPLE_OTHER_PROJECT_ID,
     SAMPLE_PROJECT_ID,
+    FakeGes,
 )
 from local.lambda_runtime import LocalContext, QueuePoller, load_handler
+from local.tls import LocalTls
+from tests import reliability
 from tests.tokens import assert_no_token
 
 # The project, graphs and backups the sample events in events/ name.
@@ -180,3 +183,15 @@ class Graphs:
     """The graphs and backups the sample events in events/ name."""
 
     movies_latest: str
+
+
+@contextlib.contextmanager
+def ges_over_tls(ges: FakeGes, tls: LocalTls, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGes]:
+    """GES over HTTPS with the stack's token and the movies graph's sample backup, trusted by the function
+    (and by every execution environment started meanwhile: they inherit the environment)."""
+    with FakeGes(token=ges.token, tls=tls.server) as fake:
+        fake.add_backup(PROJECT, "movies", backup_id=MOVIES_BACKUP, start_timestamp=1_795_000_000_000)
+        monkeypatch.setenv("GES_ENDPOINT", fake.url)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_bundle)
+        yield fake
+        reliability.add("fault_injections", fake.faults_fired)

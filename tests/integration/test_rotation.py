@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -36,6 +35,7 @@ from local.fake_ges import FakeGes, Fault
 from local.fake_iam import USER_LOCKED, WRONG_CREDENTIALS, FakeIam
 from local.lambda_runtime import ROOT
 from local.rotation import ROTATION_FUNCTION, STEPS, LocalRotation
+from tests.doubles import closed_port
 from tests.rotation_stand_ins import DOMAIN, PASSWORD, REGION, USER, Clock, Rotating, credentials_json
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 from tests.tokens import CANARY, assert_no_token, canary_token
@@ -144,13 +144,6 @@ def stored_expiry(rotating: Rotating, version: str) -> str:
 
 def failures(logs: Logs) -> list[dict[str, Any]]:
     return [line for line in logs() if line["message"] == "token rotation step failed"]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 # --- a whole rotation ----------------------------------------------------------------------------------

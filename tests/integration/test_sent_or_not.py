@@ -17,8 +17,7 @@ import pytest
 from ges_backup_export.ges.http import MAX_ANSWER_BYTES
 from local.fake_ges import DEEP_JSON, FakeGes, Fault
 from local.tls import LocalTls, local_tls
-from tests import reliability
-from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
+from tests.stand_ins import MOVIES_BACKUP, Function, Graphs, ges_over_tls
 from tests.tracker_stand_ins import Tracker
 
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/sent/"}
@@ -34,13 +33,8 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> LocalTls:
 def tls_ges(
     tls: LocalTls, ges: FakeGes, function: Function, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FakeGes]:
-    """GES over HTTPS, trusted by the function, with the movies graph and its backup; the stack's token."""
-    with FakeGes(token=ges.token, tls=tls.server) as fake:
-        fake.add_backup(PROJECT, "movies", backup_id=MOVIES_BACKUP, start_timestamp=1_795_000_000_000)
-        monkeypatch.setenv("GES_ENDPOINT", fake.url)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_bundle)
+    with ges_over_tls(ges, tls, monkeypatch) as fake:
         yield fake
-        reliability.add("fault_injections", fake.faults_fired)
 
 
 def assert_unknown_and_never_sent_again(function: Function, ges: FakeGes) -> None:

@@ -44,7 +44,7 @@ from local.tls import local_tls
 from ops.settle import main as settle
 from ops.settlement import Settlement
 from tests import reliability
-from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, wait_for
+from tests.stand_ins import MOVIES_BACKUP, Function, ges_over_tls, wait_for
 from tests.tracker_stand_ins import TRACKER, TRACKER_CODE, TRACKING_QUEUE, tracker_batch_size
 
 if TYPE_CHECKING:
@@ -297,15 +297,9 @@ def completion_events(caught_url: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def tls_ges(ges: FakeGes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGes]:
-    """The soak's GES, over TLS, trusted by every execution environment the soak starts (they inherit the
-    environment), with the movies graph and its backup and the stack's token."""
-    tls = local_tls(tmp_path)
-    with FakeGes(token=ges.token, tls=tls.server) as fake:
-        fake.add_backup(PROJECT, "movies", backup_id=MOVIES_BACKUP, start_timestamp=1_795_000_000_000)
-        monkeypatch.setenv("GES_ENDPOINT", fake.url)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_bundle)
+    """The soak's GES, over TLS: every execution environment the soak starts trusts it."""
+    with ges_over_tls(ges, local_tls(tmp_path), monkeypatch) as fake:
         yield fake
-        reliability.add("fault_injections", fake.faults_fired)
 
 
 @pytest.mark.timeout(SOAK_SECONDS + TRACKING_SECONDS + 60)

@@ -4,7 +4,6 @@ and whether a failed exchange may have been sent."""
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -24,6 +23,7 @@ from ges_backup_export.ges.http import (
 )
 from local.fake_ges import FakeGes, Fault
 from local.tls import LocalTls, local_tls
+from tests.doubles import closed_port
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 SAMPLES = 2000
@@ -182,13 +182,6 @@ def failed_exchange(url: str, ca_bundle: str | None, seconds: float = 2.0) -> Ex
     with pytest.raises(ExchangeFailed) as raised:
         BoundedSession().send("POST", url + URL, seconds=seconds, json={}, verify=verify)
     return raised.value
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def test_a_refused_connection_was_not_sent() -> None:

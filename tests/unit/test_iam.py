@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +26,7 @@ from ges_backup_export.rotation.errors import (
 from ges_backup_export.rotation.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials, IssuedToken
 from local.fake_ges import DEEP_JSON
 from local.fake_iam import TOKENS_PATH, USER_LOCKED, WRONG_CREDENTIALS, FakeIam, Fault, iam_error
+from tests.doubles import closed_port
 from tests.tokens import CANARY, assert_no_token, canary_token
 
 DOMAIN = "IAMDomain"
@@ -74,13 +74,6 @@ def failing(client: IamClient, credentials: IamCredentials = CREDENTIALS) -> Exp
     text = str(raised.value)
     assert_no_token(text)
     return raised.value
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 # --- a token ---------------------------------------------------------------------------------------------

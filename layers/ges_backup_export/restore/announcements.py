@@ -14,7 +14,6 @@ in none of them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,17 +22,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
-)
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
+from ges_backup_export.aws.events import put_event
 from ges_backup_export.core import metrics
-from ges_backup_export.core.errors import DependencyUnavailable, ExportInProgress
-from ges_backup_export.core.idempotency import KEY_PREFIX, ran_once
-from ges_backup_export.core.message_format import EVENT_SOURCE
+from ges_backup_export.core.idempotency import KEY_PREFIX, guarded, ran_once
 from ges_backup_export.core.observability import logger
 from ges_backup_export.restore.history import ges_time
 from ges_backup_export.restore.messages import DETAIL_TYPES, Kind, RestoreDetail, Result
@@ -43,17 +35,18 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 RESTORE_TESTS_PASSED = "RestoreTestsPassed"
 RESTORE_TESTS_FAILED = "RestoreTestsFailed"
 RESTORE_TEST_SECONDS = "RestoreTestSeconds"
-_NO_ANSWER = (ReadTimeoutError, ConnectionClosedError)
 
 
 def _run(key: dict[str, str], action: Callable[[], Any]) -> Any:
     """What the idempotent wrappers call: `key` holds the test, `action` the work."""
     return action()
+
+
+_IN_PROGRESS = "this restore test is being handled by another invocation right now"
 
 
 class TestRecords:
@@ -87,7 +80,9 @@ class TestRecords:
     def cleanup_once(self, test: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """`action()`'s result the first time for the test, the stored one afterwards."""
         result, _ = ran_once(
-            lambda keep: _guarded(lambda: self._steps["restore-cleanup"](key={"test": test}, action=keep)),
+            lambda keep: guarded(
+                lambda: self._steps["restore-cleanup"](key={"test": test}, action=keep), _IN_PROGRESS
+            ),
             action,
             note="a redelivery of this follow-up waits until this invocation's lock expires",
             extra={"test": test},
@@ -97,7 +92,9 @@ class TestRecords:
     def event_once(self, test: str, action: Callable[[], Any]) -> bool:
         """Run `action` (the put) unless it ran for the test before; whether this call ran it."""
         _, ran_here = ran_once(
-            lambda keep: _guarded(lambda: self._steps["restore-event"](key={"test": test}, action=keep)),
+            lambda keep: guarded(
+                lambda: self._steps["restore-event"](key={"test": test}, action=keep), _IN_PROGRESS
+            ),
             action,
             note="a redelivery waits until this invocation's lock expires, and may put the event again",
             extra={"test": test},
@@ -117,27 +114,7 @@ class RestoreAnnouncer:
 
     def _put(self, kind: Kind, result: Result, detail: RestoreDetail) -> dict[str, bool]:
         detail_type = DETAIL_TYPES[(kind, result)]
-        entry: PutEventsRequestEntryTypeDef = {
-            "Source": EVENT_SOURCE,
-            "DetailType": detail_type,
-            "Detail": json.dumps(detail),
-            "EventBusName": self._bus,
-        }
-        try:
-            answer = self._events.put_events(Entries=[entry])
-        except _NO_ANSWER as error:
-            logger.warning(
-                "EventBridge gave no answer to the put: the event may have been put, and may be put again "
-                "when the follow-up is retried",
-                extra={"job_id": detail.get("job_id"), "error": str(error)},
-            )
-            raise DependencyUnavailable(f"EventBridge did not answer the put: {error}") from None
-        except (BotoCoreError, ClientError) as error:
-            raise DependencyUnavailable(f"EventBridge did not take the restore event: {error}") from None
-        if answer.get("FailedEntryCount"):
-            refused = answer["Entries"][0]
-            reason = f"{refused.get('ErrorCode')} {refused.get('ErrorMessage')}"
-            raise DependencyUnavailable(f"EventBridge refused the restore event: {reason}")
+        put_event(self._events, self._bus, detail_type, detail, what="restore event", retried="the follow-up")
         log = logger.info if result == "passed" else logger.error
         log("restore event put", extra={"detail_type": detail_type, "job_id": detail.get("job_id")})
         if kind == "test":
@@ -150,12 +127,3 @@ def _count(result: Result, detail: RestoreDetail) -> None:
     begin, end = ges_time(detail.get("begin_time")), ges_time(detail.get("end_time"))
     if begin is not None and end is not None and result != "timed_out":
         metrics.seconds(RESTORE_TEST_SECONDS, (end - begin).total_seconds())
-
-
-def _guarded(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except IdempotencyAlreadyInProgressError:
-        raise ExportInProgress("this restore test is being handled by another invocation right now") from None
-    except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as error:
-        raise DependencyUnavailable(f"the idempotency table failed: {error}") from None

@@ -28,7 +28,6 @@ delete. After the event, the graph's claim is given back (running.py).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -36,17 +35,18 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ges_backup_export.aws.queues import SqsQueue, dead_letter, send_dead_letters
 from ges_backup_export.core.deadline import Deadline
-from ges_backup_export.core.errors import ExportError, GesRefused, InvalidRequest, field_name
-from ges_backup_export.core.ids import check_id, json_type
+from ges_backup_export.core.errors import ExportError, GesRefused, InvalidRequest
+from ges_backup_export.core.ids import check_id
+from ges_backup_export.core.job_messages import job_message, job_times
 from ges_backup_export.core.message_format import format_time
 from ges_backup_export.core.observability import log_failure, logger
 from ges_backup_export.core.settings import MAX_DELAY_SECONDS
 from ges_backup_export.core.times import request_time
 from ges_backup_export.ges.client import GesClient
 from ges_backup_export.restore.announcements import RestoreAnnouncer, TestRecords
+from ges_backup_export.restore.imports import send_follow_up
 from ges_backup_export.restore.messages import FollowUp, RestoreDetail, Result
 from ges_backup_export.restore.running import RunningImports
-from ges_backup_export.restore.tester import send_follow_up
 from ges_backup_export.tracker.checks import MAX_STATUS_LENGTH, NO_REASON, STILL_GOING, UNKNOWN_JOB_CODES
 
 IMPORTED = "import"  # backup_method of a backup an import added (Huawei's pages; the SDK lists auto, manual)
@@ -104,7 +104,7 @@ class Follower:
         status = (
             str(answer["status"])[:MAX_STATUS_LENGTH] if "status" in answer else message.get("last_status")
         )
-        found = {**_times(answer), **({"status": status} if status else {})}
+        found = {**job_times(answer), **({"status": status} if status else {})}
         if unknown_job is not None:
             self._end(message, "failed", {**found, "fail_reason": unknown_job}, now)
         elif status == "success":
@@ -248,33 +248,12 @@ def imported_backup(
     )
 
 
-def _times(answer: dict[str, Any]) -> dict[str, str]:
-    return {
-        key: str(answer[key])[:64]
-        for key in ("begin_time", "end_time")
-        if isinstance(answer.get(key), str) and answer[key]
-    }
-
-
 _TEXTS = ("job_id", "project_id", "graph_id", "import_path", "requested_at", "started_at")
 
 
 def parse_follow_up(body: str) -> FollowUp:
     """A follow-up message, or InvalidRequest naming what is wrong with it."""
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError) as error:
-        raise InvalidRequest("body", f"is not valid JSON ({type(error).__name__})") from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("body", f"must be a JSON object, got {json_type(value)}")
-    for name in _TEXTS:
-        if not isinstance(value.get(name), str) or not value[name]:
-            raise InvalidRequest(field_name("", name), "is required, a non-empty string")
-    for name in ("job_id", "project_id", "graph_id"):
-        problem = check_id(value[name])
-        if problem:
-            raise InvalidRequest(name, problem)
-    request_time(value["started_at"], "started_at")
+    value = job_message(body, _TEXTS, ("requested_at", "started_at"))
     info = value.get("restore")
     if (
         not isinstance(info, dict)
@@ -284,7 +263,4 @@ def parse_follow_up(body: str) -> FollowUp:
         or not isinstance(info.get("before"), list)
     ):
         raise InvalidRequest("restore", "must be the test's object: test, kind, keep, before")
-    checks = value.get("checks", 0)
-    if not isinstance(checks, int) or isinstance(checks, bool) or checks < 0:
-        raise InvalidRequest("checks", "must be a whole number, at least 0")
     return cast(FollowUp, value)

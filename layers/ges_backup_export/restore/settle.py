@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, cast
 from ges_backup_export.aws.queues import SqsQueue
 from ges_backup_export.core.message_format import ExportDetails
 from ges_backup_export.export.deduplication import ExportRecords, StartedExport
+from ges_backup_export.restore.imports import follow_up_of, send_follow_up
 from ges_backup_export.restore.running import RunningImports
-from ges_backup_export.restore.tester import follow_up_of, send_follow_up
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

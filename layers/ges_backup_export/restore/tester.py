@@ -24,7 +24,6 @@ own; its backup is kept unless `keep` is false.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -47,7 +46,6 @@ from ges_backup_export.export.deduplication import (
     ExportRecords,
     Outcome,
     StartedExport,
-    export_reference,
     unknown_outcome,
 )
 from ges_backup_export.ges.client import GesClient
@@ -55,9 +53,18 @@ from ges_backup_export.ges.turns import Turn
 from ges_backup_export.restore.announcements import RestoreAnnouncer
 from ges_backup_export.restore.errors import ImportInProgress, ImportOutcomeUnknown
 from ges_backup_export.restore.history import History, HistoryEntry
+from ges_backup_export.restore.imports import (
+    as_import,
+    digest,
+    follow_up_of,
+    hint,
+    import_details,
+    persistence,
+    refused_detail,
+    send_follow_up,
+    several,
+)
 from ges_backup_export.restore.messages import (
-    TRIGGERS,
-    FollowUp,
     ImportDetails,
     RestoreDetail,
     RestoreInfo,
@@ -65,7 +72,6 @@ from ges_backup_export.restore.messages import (
 from ges_backup_export.restore.request import LATEST, ImportRequest, RestoreTestRequest, parse_event
 from ges_backup_export.restore.running import RunningImports
 
-PERSISTENCE = "Persistence"  # GES's product_type of the persistence edition: no import
 MAX_LISTED_BACKUPS = 1000  # ids kept from the list before an import (a record and a message must stay small)
 
 
@@ -121,7 +127,7 @@ class Tester:
         )
         failures = [result for result in results if isinstance(result, ExportError)]
         if failures:  # a test neither started nor announced: the run fails (a retry of the tick is safe)
-            raise failures[0] if len(results) == 1 else _several(failures, len(results))
+            raise failures[0] if len(results) == 1 else several(failures, len(results))
         return {"restore_tests": results}
 
     def _test(
@@ -130,10 +136,10 @@ class Tester:
         graph_id = str(graph.get("id"))
         logger.thread_safe_append_keys(graph_id=graph_id)
         try:
-            skipped = _persistence(graph)
+            skipped = persistence(graph)
             target_id = request.target_graph_id or graph_id
             if skipped is None and target_id != graph_id:
-                skipped = _persistence(self._ges.show_graph(project_id, target_id, deadline), target_id)
+                skipped = persistence(self._ges.show_graph(project_id, target_id, deadline), target_id)
             if skipped is not None:
                 logger.warning("restore test skipped", extra={"reason": skipped})
                 return {"graph_id": graph_id, "outcome": "skipped", "reason": skipped}
@@ -144,7 +150,7 @@ class Tester:
                 "test": "", "kind": "test", "keep": False, "before": [], "source_graph_id": graph_id,
                 "source_job_id": chosen.job_id, "source_ended_at": chosen.ended_at,
             }  # fmt: skip
-            details = _details(project_id, target_id, chosen.export_path, request.tick, info)
+            details = import_details(project_id, target_id, chosen.export_path, request.tick, info)
             return self._import(details, deadline)
         except ExportError as error:
             log_failure(error)
@@ -175,7 +181,7 @@ class Tester:
             "project_id": project_id, "graph_id": graph_id, "deleted": False, "fail_reason": reason,
             "requested_at": format_time(request.tick), "checked_at": now,
         }  # fmt: skip
-        test = _digest(["nothing", project_id, graph_id, format_time(request.tick)])
+        test = digest(["nothing", project_id, graph_id, format_time(request.tick)])
         self._announcer.announce(test, "test", "failed", detail)
         return {"graph_id": graph_id, "outcome": "failed", "reason": reason}
 
@@ -184,7 +190,9 @@ class Tester:
     def _by_hand(self, request: ImportRequest, deadline: Deadline) -> dict[str, Any]:
         project_id = self._project(request.project_id)
         info: RestoreInfo = {"test": "", "kind": "import", "keep": request.keep, "before": []}
-        details = _details(project_id, request.graph_id, request.import_path, request.requested_at, info)
+        details = import_details(
+            project_id, request.graph_id, request.import_path, request.requested_at, info
+        )
         result = self._import(details, deadline)
         if result["outcome"] == "failed":
             raise GesRefused(400, result["error_code"], result["reason"])
@@ -214,7 +222,7 @@ class Tester:
                 )
                 turn.end()
         except ExportOutcomeUnknown as error:  # an abandoned lock: the import may have been sent
-            raise ImportOutcomeUnknown(_as_import(error.message)) from None
+            raise ImportOutcomeUnknown(as_import(error.message)) from None
         except ExportError:
             self._running.release(project_id, graph_id, info["test"])
             raise
@@ -256,14 +264,14 @@ class Tester:
         if "unknown" in stored:
             unknown = stored["unknown"]
             raise ImportOutcomeUnknown(
-                f"{_as_import(unknown['reason'])} (at {unknown['since']}). {_hint(details)}"
+                f"{as_import(unknown['reason'])} (at {unknown['since']}). {hint(details)}"
             )
         summary = {"graph_id": details["graph_id"], "import_path": details["export_path"]}
         if "refused" in stored:
             refused = stored["refused"]
             self._running.release(details["project_id"], details["graph_id"], info["test"])
             reason = f"{refused['code']}: {refused['message']}"
-            self._announcer.announce(info["test"], info["kind"], "failed", _refused_detail(details, reason))
+            self._announcer.announce(info["test"], info["kind"], "failed", refused_detail(details, reason))
             return {**summary, "outcome": "failed", "reason": reason, "error_code": refused["code"]}
         started = cast(StartedExport, outcome)
         if not started["delivered"]:
@@ -293,91 +301,3 @@ class Tester:
         if project is None:
             raise InvalidRequest("project_id", "is required when the function has no GES_PROJECT_ID")
         return project
-
-
-def follow_up_of(started: StartedExport) -> FollowUp:
-    """The first follow-up message of an import GES accepted (its record's message and started_at)."""
-    message = cast(dict[str, Any], started["message"])
-    return {
-        "job_id": message["job_id"], "project_id": message["project_id"], "graph_id": message["graph_id"],
-        "import_path": message["export_path"], "requested_at": message["requested_at"],
-        "started_at": started.get("started_at") or format_time(datetime.now(UTC)),
-        "restore": message["restore"],
-    }  # fmt: skip
-
-
-def send_follow_up(queue: SqsQueue, follow_up: FollowUp, delay_seconds: int) -> None:
-    sent = queue.send(
-        json.dumps(follow_up),
-        group_id=follow_up["graph_id"],
-        deduplication_id=follow_up["job_id"],
-        delay_seconds=delay_seconds,
-    )
-    logger.info(
-        "import job handed to the follow-up", extra={"job_id": follow_up["job_id"], "sqs_message_id": sent}
-    )
-
-
-def _details(project_id: str, graph_id: str, path: str, at: datetime, info: RestoreInfo) -> ImportDetails:
-    """The import's identity and what its record keeps; `info["test"]` becomes the identity's reference."""
-    details: ImportDetails = {
-        "project_id": project_id,
-        "graph_id": graph_id,
-        "backup_id": f"import-{at.strftime('%Y%m%dT%H%M%SZ')}",
-        "export_path": path,
-        "trigger": TRIGGERS[info["kind"]],
-        "requested_at": format_time(at),
-        "restore": info,
-    }
-    info["test"] = export_reference(details)
-    return details
-
-
-def _persistence(graph: dict[str, Any], graph_id: str | None = None) -> str | None:
-    """Why GES imports nothing into this graph (the persistence edition), or None."""
-    if graph.get("product_type") != PERSISTENCE:
-        return None
-    return (
-        f"graph {graph_id or graph.get('id')} is of the persistence edition, into which GES imports no backup"
-    )
-
-
-def _refused_detail(details: ImportDetails, reason: str) -> RestoreDetail:
-    info = details["restore"]
-    detail: RestoreDetail = {
-        "project_id": details["project_id"], "graph_id": details["graph_id"],
-        "import_path": details["export_path"], "deleted": False, "fail_reason": reason,
-        "requested_at": details["requested_at"], "checked_at": format_time(datetime.now(UTC)),
-    }  # fmt: skip
-    if "source_job_id" in info:
-        detail["source_job_id"] = info["source_job_id"]
-        detail["source_ended_at"] = info["source_ended_at"]
-    return detail
-
-
-def _several(failures: list[ExportError], total: int) -> ExportError:
-    """One error for the graphs of a `"*"` test that neither started nor announced anything."""
-    text = "; ".join(error.message for error in failures)
-    return ExportError(f"{len(failures)} of {total} graphs: {text}"[:4000], code=failures[0].code)
-
-
-def _as_import(text: str) -> str:
-    for export, import_ in (
-        ("the export", "the import"),
-        ("export's lock", "import's lock"),
-        ("settle export", "settle import"),
-    ):
-        text = text.replace(export, import_)
-    return text
-
-
-def _hint(details: ImportDetails) -> str:
-    return (
-        f"It is not sent to GES again: check the jobs of graph {details['graph_id']} in GES, then settle "
-        f"import {export_reference(details)} with `python -m ops.settle`: it started (with its job_id), "
-        "or it did not"
-    )
-
-
-def _digest(parts: list[str]) -> str:
-    return hashlib.md5(json.dumps(parts).encode(), usedforsecurity=False).hexdigest()

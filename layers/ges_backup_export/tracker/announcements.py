@@ -13,7 +13,6 @@ case is always logged, as a WARNING that names the job.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NotRequired
 
@@ -22,13 +21,11 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
+from ges_backup_export.aws.events import put_event
 from ges_backup_export.core import metrics
-from ges_backup_export.core.errors import DependencyUnavailable
 from ges_backup_export.core.idempotency import KEY_PREFIX, guarded, ran_once
 from ges_backup_export.core.message_format import (
-    EVENT_SOURCE,
     FAILED,
     SUCCEEDED,
     TIMED_OUT,
@@ -40,7 +37,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 _IN_PROGRESS = "the job's end is being announced by another invocation right now"
 # How long an announced job is remembered: longer than a tracking message can live in its queues.
@@ -54,8 +50,6 @@ JOBS_FAILED = "ExportJobsFailed"
 JOBS_TIMED_OUT = "ExportJobsTimedOut"
 JOB_SECONDS = "ExportJobSeconds"
 _METRIC = {SUCCEEDED: JOBS_SUCCEEDED, FAILED: JOBS_FAILED, TIMED_OUT: JOBS_TIMED_OUT}
-# The put was sent and no answer came: EventBridge may have put the event (it has no idempotency key).
-_NO_ANSWER = (ReadTimeoutError, ConnectionClosedError)
 
 
 class CompletionDetail(DownstreamMessage):
@@ -108,27 +102,14 @@ class Announcer:
         return put_here
 
     def _put(self, detail_type: str, detail: CompletionDetail) -> dict[str, bool]:
-        entry: PutEventsRequestEntryTypeDef = {
-            "Source": EVENT_SOURCE,
-            "DetailType": detail_type,
-            "Detail": json.dumps(detail),
-            "EventBusName": self._bus,
-        }
-        try:
-            answer = self._events.put_events(Entries=[entry])
-        except _NO_ANSWER as error:
-            logger.warning(
-                "EventBridge gave no answer to the put: the event may have been put, and the job may be "
-                "announced twice when the tracking message is retried (consumers key on job_id)",
-                extra={"job_id": detail["job_id"], "error": str(error)},
-            )
-            raise DependencyUnavailable(f"EventBridge did not answer the put: {error}") from None
-        except (BotoCoreError, ClientError) as error:
-            raise DependencyUnavailable(f"EventBridge did not take the completion event: {error}") from None
-        if answer.get("FailedEntryCount"):
-            refused = answer["Entries"][0]
-            reason = f"{refused.get('ErrorCode')} {refused.get('ErrorMessage')}"
-            raise DependencyUnavailable(f"EventBridge refused the completion event: {reason}")
+        put_event(
+            self._events,
+            self._bus,
+            detail_type,
+            detail,
+            what="completion event",
+            retried="the tracking message",
+        )
         logger.info("completion event put", extra={"detail_type": detail_type, "job_id": detail["job_id"]})
         _count(detail_type, detail)
         return {"put": True}

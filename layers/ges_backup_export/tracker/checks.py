@@ -19,7 +19,6 @@ job's status:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -28,8 +27,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ges_backup_export.aws.queues import SqsQueue, dead_letter, send_dead_letters, send_downstream
 from ges_backup_export.core.deadline import Deadline
-from ges_backup_export.core.errors import ExportError, GesRefused, InvalidRequest, field_name
-from ges_backup_export.core.ids import check_id, json_type
+from ges_backup_export.core.errors import ExportError, GesRefused, InvalidRequest
+from ges_backup_export.core.job_messages import job_message, job_times
 from ges_backup_export.core.message_format import (
     FAILED,
     SUCCEEDED,
@@ -59,34 +58,11 @@ MAX_STATUS_LENGTH = 64
 
 def parse_tracking_message(body: str) -> TrackingMessage:
     """A tracking message, or InvalidRequest naming what is wrong with it."""
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError) as error:
-        raise InvalidRequest("body", f"is not valid JSON ({type(error).__name__})") from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("body", f"must be a JSON object, got {json_type(value)}")
-    for name in (*_IDS, *_TEXTS):
-        if not isinstance(value.get(name), str) or not value[name]:
-            raise InvalidRequest(field_name("", name), "is required, a non-empty string")
-    for name in _IDS:
-        problem = check_id(value[name])
-        if problem:
-            raise InvalidRequest(name, problem)
-    request_time(value["requested_at"], "requested_at")
-    if "started_at" in value:
-        request_time(value["started_at"], "started_at")
-    _check_carried(value)
-    return cast(TrackingMessage, value)
-
-
-def _check_carried(value: dict[str, Any]) -> None:
-    """What the tracker carries from one check to the next: `last_status` ends up in an event's detail."""
-    checks = value.get("checks", 0)
-    if not isinstance(checks, int) or isinstance(checks, bool) or checks < 0:
-        raise InvalidRequest("checks", "must be a whole number, at least 0")
-    last_status = value.get("last_status", "")
+    value = job_message(body, _TEXTS, ("requested_at", "started_at"))
+    last_status = value.get("last_status", "")  # it ends up in an event's detail
     if not isinstance(last_status, str) or len(last_status) > MAX_STATUS_LENGTH:
         raise InvalidRequest("last_status", f"must be a string of at most {MAX_STATUS_LENGTH} characters")
+    return cast(TrackingMessage, value)
 
 
 @dataclass(frozen=True)
@@ -128,7 +104,7 @@ class Tracker:
                 record_export(message, answer, now)
             self._announce(ENDED[status], message, _ended(status, answer), now)
         elif now - request_time(message["started_at"], "started_at") > self._timeout:
-            self._announce(TIMED_OUT, message, {**_times(answer), "status": status}, now)
+            self._announce(TIMED_OUT, message, {**job_times(answer), "status": status}, now)
         else:
             self._later(message, status if check.answer is not None else None)
 
@@ -182,19 +158,10 @@ def _status_of(answer: dict[str, Any]) -> str:
 
 def _ended(status: str, answer: dict[str, Any]) -> dict[str, str]:
     """What an event says of a job that ended: its status and times, and why it failed (GES's reason)."""
-    found = {**_times(answer), "status": status}
+    found = {**job_times(answer), "status": status}
     if status in NO_REASON:
         found["fail_reason"] = str(answer.get("fail_reason") or NO_REASON[status])[:1024]
     return found
-
-
-def _times(answer: dict[str, Any]) -> dict[str, str]:
-    """GES's begin_time and end_time, as GES gave them (when it gave them)."""
-    return {
-        key: str(answer[key])[:64]
-        for key in ("begin_time", "end_time")
-        if isinstance(answer.get(key), str) and answer[key]
-    }
 
 
 class TrackingRunner:
