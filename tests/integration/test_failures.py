@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ges_backup_export.ges.client import LIST_PAGE_SIZE, MAX_LIST_PAGES
+from ges_backup_export.ges.calls import LIST_PAGE_SIZE, MAX_LIST_PAGES
 from local.fake_ges import ERROR_STYLES, FakeGes, Fault
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs, sample_event, wait_for
 from tests.tokens import canary_token

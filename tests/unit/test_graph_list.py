@@ -8,7 +8,8 @@ import pytest
 
 from ges_backup_export.core.deadline import Deadline
 from ges_backup_export.core.errors import InvalidRequest
-from ges_backup_export.ges.client import LIST_PAGE_SIZE, MAX_LIST_PAGES, GesClient
+from ges_backup_export.ges.calls import LIST_PAGE_SIZE, MAX_LIST_PAGES
+from ges_backup_export.ges.client import GesClient
 from ges_backup_export.ges.http import BoundedSession
 from tests.doubles import json_answer
 from tests.tokens import StaticTokens

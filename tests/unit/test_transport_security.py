@@ -216,7 +216,7 @@ def test_the_endpoint_comes_only_from_the_settings() -> None:
         assert ast.unparse(built.args[0]) == "settings.ges_endpoint"
     assignments = [
         ast.unparse(node)
-        for node in _nodes(ROOT / "layers/ges_backup_export/ges/client.py")
+        for node in _nodes(ROOT / "layers/ges_backup_export/ges/calls.py")
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
         and "_endpoint" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target)
     ]

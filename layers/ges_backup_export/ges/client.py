@@ -1,107 +1,28 @@
-"""GES access: the export call, the backup list behind `latest`, the graph list behind `"*"`, and what
-each answer means.
-
-Retrying is decided by whether GES could have started something:
-- 429, 502, 503, or an exchange that failed before any byte of the request left (http.py): nothing
-  started, so the call is retried (retrying.py: backoff and jitter, honouring `Retry-After`, within the
-  attempts and the time left);
-- 500, 504, anything that went wrong once the request may have been sent (no whole answer within
-  GES_TIMEOUT_SECONDS, a reset or a TLS error while the answer is read), or an answer whose body is no
-  readable JSON object (however malformed, deep or large): the export may have started, and GES has no
-  idempotency key, so the export is never repeated (`ExportOutcomeUnknown`). Reads (the lists, a job's
-  status) are safe to repeat and are retried like the first group;
-- 401: the token is read again bypassing the cache and the call repeated once;
-- any other 4xx: GES refused; its own code and message are raised, naming the graph (or project) asked
-  about.
-
-Every request carries `Content-Type: application/json`, GETs included, as Huawei's own SDK sends it.
+"""What the functions ask of GES: export a backup, the backup list behind `latest`, the graph list behind
+`"*"`, a job's status, the rotation's access check, and the restore tester's import, backup list, delete
+and graph details. How each call is made (tokens, retries, answers) is in calls.py.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from ges_backup_export.core.deadline import Deadline
-from ges_backup_export.core.errors import (
-    ExportOutcomeUnknown,
-    GesRefused,
-    GesUnavailable,
-    InvalidRequest,
-    TokenRejected,
-)
+from ges_backup_export.core.errors import ExportOutcomeUnknown, GesRefused, InvalidRequest
 from ges_backup_export.core.message_format import ALL_GRAPHS, ExportIdentity, format_time
 from ges_backup_export.core.observability import logger
-from ges_backup_export.ges.answers import Answer, error_of, finished_success, unknown_outcome
-from ges_backup_export.ges.http import BoundedSession, ExchangeFailed, json_body, retry_after
-from ges_backup_export.ges.retrying import Retry, RetryingClient
-from ges_backup_export.ges.token_source import TokenReader
-from ges_backup_export.ges.turns import Turn, Turns
-
-TRANSIENT_STATUSES = frozenset({429, 502, 503})
-LIST_PAGE_SIZE = 100  # backups or graphs per page of a list call
-MAX_LIST_PAGES = 100  # a list with more pages is an error naming it, never a list cut short
-_MAX_TEXT = 500
+from ges_backup_export.ges.answers import finished_success
+from ges_backup_export.ges.calls import LIST_PAGE_SIZE, MAX_LIST_PAGES, GesCalls, Listing, Request
 
 
-@dataclass(frozen=True)
-class _Request:
-    method: str
-    path: str
-    about: str  # what GES is asked about, as its refusal starts: "graph g (project p)"
-    body: dict[str, str] | None = None
-    params: dict[str, int] = field(default_factory=dict)
-    repeatable: bool = True  # whether sending it twice is harmless: reads are, the export is not
-
-
-class GesClient(RetryingClient):
-    """`sleep`, `rng` and `clock` time the retries; tests replace them (as Deadline's clock) to run without
-    waiting.
-
-    One client serves the concurrent requests of an invocation (export/concurrency.py): at most
-    `concurrency` (GES_CONCURRENCY) of its attempts are in flight at a time, a 429 pauses all of them
-    (turns.py), and a 401 has the token read anew once, however many requests it rejected."""
-
-    service = "GES"
-    unavailable = GesUnavailable
-
-    def __init__(
-        self,
-        endpoint: str,
-        tokens: TokenReader,
-        *,
-        timeout: float,
-        max_attempts: int,
-        concurrency: int = 1,
-        http: BoundedSession | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(timeout=timeout, max_attempts=max_attempts, http=http, sleep=sleep, rng=rng)
-        self._endpoint = endpoint
-        self._tokens = tokens
-        self.clock = clock
-        self._lock = threading.Lock()  # one secret read after a 401, whatever the requests it rejected
-        self._turns = Turns(concurrency)
-
-    def turn(self) -> AbstractContextManager[Turn]:
-        """One of the client's GES_CONCURRENCY turns to call GES (turns.py)."""
-        return self._turns.turn()
-
+class GesClient(GesCalls):
     def export_backup(self, export: ExportIdentity, deadline: Deadline) -> str:
         """Start exporting the backup; returns GES's job_id."""
         path = f"{_graph_path(export.project_id, export.graph_id)}/backups/export"
         body = {"backup_id": export.backup_id, "export_path": export.export_path}
-        request = _Request(
+        request = Request(
             "POST", path, _about(export.project_id, export.graph_id), body=body, repeatable=False
         )
         answer = self._call(request, deadline)
@@ -117,15 +38,15 @@ class GesClient(RetryingClient):
         """GES's view of one job (`status`, `begin_time`, `end_time`, `fail_reason`, ...); a job GES does
         not know is GesRefused with GES's code (GES.7007). Safe to repeat: retried like every read."""
         path = f"{_graph_path(project_id, graph_id)}/jobs/{quote(job_id, safe='')}/status"
-        return self._call(_Request("GET", path, f"job {job_id} of {_about(project_id, graph_id)}"), deadline)
+        return self._call(Request("GET", path, f"job {job_id} of {_about(project_id, graph_id)}"), deadline)
 
     def latest_successful_backup(
         self, project_id: str, graph_id: str, at: datetime, deadline: Deadline
     ) -> str:
         """The newest backup of the graph whose status is `success` and that finished (`end_timestamp`)
         at or before `at`, across all pages: every retry of one request resolves to the same backup."""
-        listing = _Listing(
-            _Request("GET", f"{_graph_path(project_id, graph_id)}/backups", _about(project_id, graph_id)),
+        listing = Listing(
+            Request("GET", f"{_graph_path(project_id, graph_id)}/backups", _about(project_id, graph_id)),
             "backup_list",
             "backup_count",
             InvalidRequest("backup_id", f"latest: the backup list of graph {graph_id} {_TOO_LONG}"),
@@ -146,8 +67,8 @@ class GesClient(RetryingClient):
     def list_graphs(self, project_id: str, deadline: Deadline) -> list[str]:
         """The ids of the project's graphs, across all pages, in GES's order, whatever their status (a graph
         that cannot export is for GES to refuse, with its reason). A read: retried like one."""
-        listing = _Listing(
-            _Request("GET", f"/v2/{quote(project_id, safe='')}/graphs", f"project {project_id}"),
+        listing = Listing(
+            Request("GET", f"/v2/{quote(project_id, safe='')}/graphs", f"project {project_id}"),
             "graphs",
             "graph_count",
             InvalidRequest("graph_id", f'"{ALL_GRAPHS}": the graph list of project {project_id} {_TOO_LONG}'),
@@ -166,116 +87,7 @@ class GesClient(RetryingClient):
 
         The token rotation's test of a new token before it becomes current. A read: retried like one."""
         path = f"/v2/{quote(project_id, safe='')}/graphs"
-        self._call(_Request("GET", path, f"project {project_id}", params={"offset": 0, "limit": 1}), deadline)
-
-    def _listed(self, listing: _Listing, deadline: Deadline) -> Iterator[object]:
-        """The items of a paged GES list, page after page, the offset advancing by the items actually
-        received; `listing.too_long` when it has more than MAX_LIST_PAGES pages."""
-        offset = 0
-        for _ in range(MAX_LIST_PAGES):
-            params = {"offset": offset, "limit": LIST_PAGE_SIZE}
-            page = self._call(replace(listing.request, params=params), deadline)
-            listed = page.get(listing.items)
-            listed = listed if isinstance(listed, list) else []
-            yield from listed
-            offset += len(listed)
-            total = page.get(listing.count)
-            if not listed or (isinstance(total, int) and offset >= total):
-                return
-        raise listing.too_long
-
-    def _call(self, request: _Request, deadline: Deadline) -> dict[str, Any]:
-        token = self._tokens.get()
-        answer = self._exchange(request, deadline, token)
-        if answer.status == 401:
-            logger.warning("GES rejected the token; reading the secret again")
-            answer = self._exchange(request, deadline, self._token_after(token))
-            if answer.status == 401:
-                raise TokenRejected(f"{self._problem(answer)} (again after the secret was read anew)")
-        return self._result(request, answer)
-
-    def _token_after(self, rejected: str) -> str:
-        """A token to try after GES rejected `rejected`: the secret read anew, once for all the requests
-        it rejected at the same time (the first to get here reads; the others find its token)."""
-        with self._lock:
-            current = self._tokens.get()
-            return current if current != rejected else self._tokens.get(refresh=True)
-
-    def _exchange(self, request: _Request, deadline: Deadline, token: str) -> Answer:
-        """Send until GES gives an answer that is not transient (a 401 is returned too), within the
-        attempts and the time left."""
-        return self._retried(partial(self._in_turn, request, token), deadline)
-
-    def _in_turn(self, request: _Request, token: str, ready: Callable[[], None]) -> Answer | Retry:
-        """One attempt, in a turn, after any pause: the waits for both count against the time left."""
-        with self.turn():
-            paused = self._turns.paused_for(self.clock())
-            if paused > 0:
-                self.sleep(paused)
-            ready()
-            return self._attempt(request, token)
-
-    def _pause(self, seconds: float, retry: Retry) -> None:
-        """After a 429 every request of the client waits (this one as the others, before its next attempt)."""
-        if retry.throttled:
-            self._turns.pause_all(self.clock() + seconds)
-        else:
-            self.sleep(seconds)
-
-    def _attempt(self, request: _Request, token: str) -> Answer | Retry:
-        """GES's answer, or a transient failure to retry."""
-        where = f"{request.method} {request.path}"
-        try:
-            response = self._http.send(
-                request.method,
-                self._endpoint + request.path,
-                seconds=self._timeout,
-                json=request.body,
-                params=request.params,
-                headers={"X-Auth-Token": token, "Content-Type": "application/json"},
-            )
-        except ExchangeFailed as error:
-            problem = f"{where} failed: {self._clean(str(error))}"
-            return self._unanswered(request, problem) if error.sent else Retry(problem)
-        body = json_body(response)
-        answer = Answer(response, body if isinstance(body, dict) else None)
-        if answer.status in TRANSIENT_STATUSES or (request.repeatable and answer.status >= 500):
-            asked = retry_after(response.headers.get("Retry-After"))
-            return Retry(self._problem(answer), asked, throttled=answer.status == 429)
-        if 200 <= answer.status < 300 and answer.body is None:
-            problem = f"{where}: GES answered {answer.status} with a body that is no JSON object"
-            return self._unanswered(request, problem)
-        return answer
-
-    def _unanswered(self, request: _Request, problem: str) -> Retry:
-        """The request may have reached GES but no answer came: fine to repeat a read, never an export."""
-        if not request.repeatable:
-            raise ExportOutcomeUnknown(unknown_outcome(problem))
-        return Retry(problem)
-
-    def _result(self, request: _Request, answer: Answer) -> dict[str, Any]:
-        """The body of a successful answer; else the error it means."""
-        if 200 <= answer.status < 300 and answer.body is not None:
-            return answer.body
-        if answer.status >= 500:  # only a non-repeatable request gets here with a 5xx
-            raise ExportOutcomeUnknown(unknown_outcome(self._problem(answer)))
-        code, message = self._error(answer)
-        raise GesRefused(answer.status, code, message, about=request.about)
-
-    def _problem(self, answer: Answer) -> str:
-        code, message = self._error(answer)
-        return f"GES answered {answer.status} {code}: {message}"
-
-    def _error(self, answer: Answer) -> tuple[str, str]:
-        code, message = error_of(answer)
-        return self._clean(code)[:64], self._clean(message)
-
-    def _clean(self, text: str) -> str:
-        return self._tokens.scrub(text)[:_MAX_TEXT]
-
-    # --- restore tests (restore/): import a backup from OBS, a graph's backups and details, delete ----------
-    # docs/ges-api.md, "Import, delete, restore": what is documented and how each open question is hedged.
-    BACKUP_GONE = "GES.7024"  # a DELETE's answer for a backup that "does not exist or has been deleted"
+        self._call(Request("GET", path, f"project {project_id}", params={"offset": 0, "limit": 1}), deadline)
 
     def import_backup(self, project_id: str, graph_id: str, import_path: str, deadline: Deadline) -> str:
         """Start importing the backup an export wrote at `import_path` into the graph; GES's job_id.
@@ -285,7 +97,7 @@ class GesClient(RetryingClient):
         an import, and the caller remembers it (restore/tester.py)."""
         path = f"{_graph_path(project_id, graph_id)}/backups/import"
         body = {"import_path": import_path}
-        request = _Request("POST", path, _about(project_id, graph_id), body=body, repeatable=False)
+        request = Request("POST", path, _about(project_id, graph_id), body=body, repeatable=False)
         try:
             answer = self._call(request, deadline)
         except ExportOutcomeUnknown as error:
@@ -305,7 +117,7 @@ class GesClient(RetryingClient):
         path = f"{_graph_path(project_id, graph_id)}/backups/{quote(backup_id, safe='')}"
         about = f"backup {backup_id} of {_about(project_id, graph_id)}"
         try:
-            self._call(_Request("DELETE", path, about), deadline)
+            self._call(Request("DELETE", path, about), deadline)
         except GesRefused as error:
             if error.code != self.BACKUP_GONE:
                 raise
@@ -313,8 +125,8 @@ class GesClient(RetryingClient):
 
     def list_backups(self, project_id: str, graph_id: str, deadline: Deadline) -> list[dict[str, Any]]:
         """Every backup of the graph (all pages), as GES lists them (id, backup_method, status, times)."""
-        listing = _Listing(
-            _Request("GET", f"{_graph_path(project_id, graph_id)}/backups", _about(project_id, graph_id)),
+        listing = Listing(
+            Request("GET", f"{_graph_path(project_id, graph_id)}/backups", _about(project_id, graph_id)),
             "backup_list",
             "backup_count",
             InvalidRequest("graph_id", f"the backup list of graph {graph_id} {_TOO_LONG}"),
@@ -323,8 +135,8 @@ class GesClient(RetryingClient):
 
     def graph_details(self, project_id: str, deadline: Deadline) -> list[dict[str, Any]]:
         """The project's graphs (all pages) as GES lists them, `product_type` included."""
-        listing = _Listing(
-            _Request("GET", f"/v2/{quote(project_id, safe='')}/graphs", f"project {project_id}"),
+        listing = Listing(
+            Request("GET", f"/v2/{quote(project_id, safe='')}/graphs", f"project {project_id}"),
             "graphs",
             "graph_count",
             InvalidRequest("graph_id", f'"{ALL_GRAPHS}": the graph list of project {project_id} {_TOO_LONG}'),
@@ -334,7 +146,7 @@ class GesClient(RetryingClient):
     def show_graph(self, project_id: str, graph_id: str, deadline: Deadline) -> dict[str, Any]:
         """One graph's details; a graph GES does not know is GesRefused naming it (GES.7000)."""
         answer = self._call(
-            _Request("GET", _graph_path(project_id, graph_id), _about(project_id, graph_id)), deadline
+            Request("GET", _graph_path(project_id, graph_id), _about(project_id, graph_id)), deadline
         )
         graph = answer.get("graph")
         return graph if isinstance(graph, dict) else {}
@@ -348,17 +160,6 @@ def _graph_path(project_id: str, graph_id: str) -> str:
 
 def _about(project_id: str, graph_id: str) -> str:
     return f"graph {graph_id} (project {project_id})"
-
-
-@dataclass(frozen=True)
-class _Listing:
-    """A paged GES list: its request, the key of each page's items and of their total, and the error for
-    a list with more pages than the client reads."""
-
-    request: _Request
-    items: str
-    count: str
-    too_long: InvalidRequest
 
 
 _TOO_LONG = (
