@@ -21,7 +21,7 @@ import boto3
 from moto import backends
 from moto.server import ThreadedMotoServer
 
-from local.template import load_template, parameter_defaults
+from local.template import function_properties, load_template, parameter_defaults
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -106,11 +106,12 @@ class Stack:
     def environment_of(self, function: str) -> dict[str, str]:
         """A function's environment as the template wires it, from the stack's parameters and resources
         (`environment` is the export function's)."""
-        variables = self.template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        variables = function_properties(self.template, function)["Environment"]["Variables"]
         return {key: _resolve(value, self.parameters, self.physical) for key, value in variables.items()}
 
-    def function_property(self, name: str) -> Any:
-        return self.template["Resources"][FUNCTION]["Properties"][name]
+    def function_property(self, name: str, function: str = FUNCTION) -> Any:
+        """A property of a function (the export function's by default) as SAM deploys it, Globals merged."""
+        return function_properties(self.template, function)[name]
 
     def queue_batch_size(self) -> int:
         """BatchSize of the function's SQS event source."""

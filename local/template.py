@@ -64,3 +64,22 @@ def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
         else:
             defaults[name] = str(default)
     return defaults
+
+
+def function_properties(template: dict[str, Any], name: str) -> dict[str, Any]:
+    """The properties of function `name` as SAM deploys it: its own merged over the template's
+    `Globals.Function` (maps key by key, lists the global items first, anything else its own)."""
+    own: dict[str, Any] = template["Resources"][name]["Properties"]
+    return _merged(template.get("Globals", {}).get("Function", {}), own)
+
+
+def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merged(base[key], value)
+        elif isinstance(value, list) and isinstance(base.get(key), list):
+            merged[key] = [*base[key], *value]
+        else:
+            merged[key] = value
+    return merged

@@ -35,7 +35,7 @@ TRACKING_DEAD_LETTERS = "TrackingDeadLetterQueue"
 
 def tracker_property(stack: Stack, name: str) -> Any:
     """A property of the tracker function in the stack's template."""
-    return stack.template["Resources"][TRACKER]["Properties"][name]
+    return stack.function_property(name, TRACKER)
 
 
 def tracker_batch_size(stack: Stack) -> int:

@@ -11,26 +11,15 @@ import pytest
 
 from ges_backup_export.restore.request import parse_event
 from ges_backup_export.restore.settings import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS
-from local.template import load_template, parameter_defaults
+from local.template import parameter_defaults
 
 TESTER = "TestRestoreFunction"
 SCHEDULER_TIME = "<aws.scheduler.scheduled-time>"
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def resources(template: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = template["Resources"]
-    return found
-
-
-@pytest.fixture(scope="module")
-def tester(resources: dict[str, Any]) -> dict[str, Any]:
-    properties: dict[str, Any] = resources[TESTER]["Properties"]
+def tester(deployed: Any) -> dict[str, Any]:
+    properties: dict[str, Any] = deployed(TESTER)
     return properties
 
 

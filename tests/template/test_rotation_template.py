@@ -22,7 +22,7 @@ from ges_backup_export.rotation.settings import (
     RotationSettings,
 )
 from ges_backup_export.rotation.steps import MARGIN_SECONDS
-from local.template import DEFAULT_TEMPLATE, load_template, parameter_defaults
+from local.template import DEFAULT_TEMPLATE, parameter_defaults
 
 REPO = DEFAULT_TEMPLATE.parent
 CONDITION = "HasTokenRotation"
@@ -62,26 +62,8 @@ ROTATION_WINDOW_HOURS = 1
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def resources(template: dict[str, Any]) -> dict[str, Any]:
-    resources: dict[str, Any] = template["Resources"]
-    return resources
-
-
-@pytest.fixture(scope="module")
-def parameters(template: dict[str, Any]) -> dict[str, Any]:
-    parameters: dict[str, Any] = template["Parameters"]
-    return parameters
-
-
-@pytest.fixture(scope="module")
-def function(resources: dict[str, Any]) -> dict[str, Any]:
-    assert resources[FUNCTION]["Type"] == "AWS::Serverless::Function"
-    properties: dict[str, Any] = resources[FUNCTION]["Properties"]
+def function(deployed: Any) -> dict[str, Any]:
+    properties: dict[str, Any] = deployed(FUNCTION)
     return properties
 
 
@@ -237,10 +219,8 @@ def test_every_resource_and_output_that_names_the_rotation_is_under_the_conditio
 # --- the function ----------------------------------------------------------------------------------------
 
 
-def test_the_function_is_built_like_the_export_function(
-    resources: dict[str, Any], function: dict[str, Any]
-) -> None:
-    export = resources["ExportBackupFunction"]["Properties"]
+def test_the_function_is_built_like_the_export_function(deployed: Any, function: dict[str, Any]) -> None:
+    export = deployed("ExportBackupFunction")
     for key in ("Runtime", "Architectures", "Layers"):
         assert function[key] == export[key], key
     assert function["LoggingConfig"]["ApplicationLogLevel"] == export["LoggingConfig"]["ApplicationLogLevel"]

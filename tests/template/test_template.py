@@ -19,7 +19,7 @@ from ges_backup_export.export.settings import (
     DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     MAX_GES_CONCURRENCY,
 )
-from local.template import DEFAULT_TEMPLATE, load_template, parameter_defaults
+from local.template import DEFAULT_TEMPLATE, parameter_defaults
 
 REPO = DEFAULT_TEMPLATE.parent
 
@@ -107,25 +107,13 @@ ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref":
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
 def defaults(template: dict[str, Any]) -> dict[str, str]:
     return parameter_defaults(template)
 
 
 @pytest.fixture(scope="module")
-def resources(template: dict[str, Any]) -> dict[str, Any]:
-    resources: dict[str, Any] = template["Resources"]
-    return resources
-
-
-@pytest.fixture(scope="module")
-def function(resources: dict[str, Any]) -> dict[str, Any]:
-    assert resources["ExportBackupFunction"]["Type"] == "AWS::Serverless::Function"
-    properties: dict[str, Any] = resources["ExportBackupFunction"]["Properties"]
+def function(deployed: Any) -> dict[str, Any]:
+    properties: dict[str, Any] = deployed("ExportBackupFunction")
     return properties
 
 

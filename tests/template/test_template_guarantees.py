@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ges_backup_export.ges.token_source import TOKEN_EXPIRING
-from local.template import DEFAULT_TEMPLATE, load_template
+from local.template import DEFAULT_TEMPLATE
 
 REPO = DEFAULT_TEMPLATE.parent
 LAYER = REPO / "layers" / "ges_backup_export"
@@ -30,17 +30,6 @@ TOKEN_READER_MODULE = "ges_backup_export.ges.connect"
 # function reads the secret only at AWSPENDING, the token it is rotating in (it checks that token's
 # expiry itself and refuses a short-lived one at testSecret); a failed step raises RotateTokenErrorsAlarm.
 NEVER_WARNS_OF_EXPIRY = {"RotateTokenFunction": "functions/rotate_token/app.py"}
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def resources(template: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = template["Resources"]
-    return found
 
 
 def functions(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -214,3 +203,21 @@ def loads_the_token_reader(handler: str) -> bool:
         env={"PYTHONPATH": os.pathsep.join([str(REPO / "layers"), str(REPO)]), "PATH": ""},
     )
     return loaded.stdout.strip() == "True"
+
+
+def test_what_every_function_shares_is_said_once_in_the_globals(template: dict[str, Any]) -> None:
+    """Runtime, architecture, memory, the layer and the log format: in Globals, repeated by no function."""
+    shared = template["Globals"]["Function"]
+    assert (shared["Runtime"], shared["Architectures"], shared["MemorySize"]) == (
+        "python3.13",
+        ["arm64"],
+        256,
+    )
+    assert shared["Layers"] == [{"Ref": "DependenciesLayer"}]
+    assert shared["LoggingConfig"]["LogFormat"] == "JSON"
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 4
+    for function in functions:
+        own = function["Properties"]
+        assert not {"Runtime", "Architectures", "MemorySize", "Layers"} & set(own)
+        assert set(own["LoggingConfig"]) == {"LogGroup"}

@@ -14,7 +14,7 @@ from ges_backup_export.export import exporter
 from ges_backup_export.tracker import announcements
 from ges_backup_export.tracker.announcements import ANNOUNCED_TTL_SECONDS
 from ges_backup_export.tracker.settings import DEFAULT_EVENT_BUS_NAME, DEFAULT_JOB_TRACKING_TIMEOUT_SECONDS
-from local.template import load_template, parameter_defaults
+from local.template import parameter_defaults
 
 TRACKER = "TrackExportFunction"
 ROLE = "TrackExportRole"
@@ -23,19 +23,8 @@ SERVICE = [{"Name": "service", "Value": "ges-backup-export"}]
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def resources(template: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = template["Resources"]
-    return found
-
-
-@pytest.fixture(scope="module")
-def tracker(resources: dict[str, Any]) -> dict[str, Any]:
-    properties: dict[str, Any] = resources[TRACKER]["Properties"]
+def tracker(deployed: Any) -> dict[str, Any]:
+    properties: dict[str, Any] = deployed(TRACKER)
     return properties
 
 
