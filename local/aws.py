@@ -113,9 +113,9 @@ class Stack:
         """A property of a function (the export function's by default) as SAM deploys it, Globals merged."""
         return function_properties(self.template, function)[name]
 
-    def queue_batch_size(self) -> int:
-        """BatchSize of the function's SQS event source."""
-        for event in self.function_property("Events").values():
+    def batch_size(self, function: str = FUNCTION) -> int:
+        """BatchSize of a function's SQS event source (the export function's by default)."""
+        for event in self.function_property("Events", function).values():
             if event["Type"] == "SQS":
                 return int(_resolve(event["Properties"]["BatchSize"], self.parameters, {}))
         raise LookupError("the template has no SQS event")

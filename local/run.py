@@ -82,7 +82,7 @@ def _run_triggers(handler: Handler, stack: Stack, ges: FakeGes) -> bool:
         handler,
         stack.queue_urls["InputQueue"],
         stack.queue_arns["InputQueue"],
-        batch_size=stack.queue_batch_size(),
+        batch_size=stack.batch_size(),
         timeout_seconds=float(stack.function_property("Timeout")),
     )
     totals = poller.drain()

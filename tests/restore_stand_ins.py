@@ -6,26 +6,20 @@ and in the fake OBS, as the tracker and GES would have after a successful export
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import pytest
 
-from ges_backup_export.core.errors import ConfigurationError, ExportError
 from ges_backup_export.core.message_format import format_time
 from ges_backup_export.restore.history import History, HistoryEntry
 from ges_backup_export.restore.runtime import current_restore_tester
-from local.aws import Stack, catch_events, queue_depth, string_attributes, take_messages
+from local.aws import Stack
 from local.fake_ges import FakeGes
-from local.lambda_runtime import LocalContext, PollResult, QueuePoller, function_environment, load_function
-from tests.stand_ins import Message, VirtualWaits
-from tests.tokens import assert_no_token
-from tests.tracker_stand_ins import CaughtEvent
+from local.lambda_runtime import Handler, load_function
+from tests.function_under_test import FunctionUnderTest
+from tests.stand_ins import VirtualWaits
 
 TESTER = "TestRestoreFunction"
 FOLLOW_UPS = "RestoreTestQueue"
@@ -33,70 +27,26 @@ DEAD_LETTERS = "RestoreTestDeadLetterQueue"
 HISTORY = "RestoreHistoryTable"
 
 
-class RestoreTester:
+class RestoreTester(FunctionUnderTest):
+    """The deployed restore tester, locally, in the environment the template wires for it
+    (JOB_POLL_INTERVAL_SECONDS 0, then `overrides`); its events are caught from its creation on."""
+
+    name = TESTER
+
     def __init__(self, stack: Stack, overrides: Mapping[str, str] | None = None) -> None:
-        self.stack = stack
-        self.environment = {
-            **stack.environment_of(TESTER),
-            "JOB_POLL_INTERVAL_SECONDS": "0",
-            **(overrides or {}),
-        }
-        self.caught_url = catch_events(stack)
         self.waits: VirtualWaits | None = VirtualWaits()
         self.pauses = self.waits.pauses
-        properties = stack.template["Resources"][TESTER]["Properties"]
-        self.timeout_seconds = float(properties["Timeout"])
-        with function_environment(self.environment):
-            self._handler = load_function(properties["CodeUri"], properties["Handler"])
+        environment = {**stack.environment_of(TESTER), "JOB_POLL_INTERVAL_SECONDS": "0", **(overrides or {})}
+        super().__init__(stack, environment)
+        self.catch_events()
 
-    def handler(self, event: Any, context: Any) -> Any:
-        with function_environment(self.environment):
-            if self.waits is not None:
-                with contextlib.suppress(ConfigurationError):
-                    self.waits.install(current_restore_tester().ges)
-            return self._handler(event, context)
+    def load(self) -> Handler:
+        code = self.stack.function_property("CodeUri", TESTER)
+        return load_function(code, self.stack.function_property("Handler", TESTER))
 
-    def invoke(self, event: Any) -> Any:
-        result = self.handler(copy.deepcopy(event), LocalContext(timeout_seconds=self.timeout_seconds))
-        assert_no_token(result)
-        return result
-
-    def invoke_failing(self, event: Any) -> ExportError:
-        with pytest.raises(ExportError) as raised:
-            self.invoke(event)
-        assert_no_token(str(raised.value))
-        return raised.value
-
-    def poller(self) -> QueuePoller:
-        (source,) = [
-            event
-            for event in self.stack.template["Resources"][TESTER]["Properties"]["Events"].values()
-            if event["Type"] == "SQS"
-        ]
-        return QueuePoller(
-            self.handler,
-            self.stack.queue_urls[FOLLOW_UPS],
-            self.stack.queue_arns[FOLLOW_UPS],
-            batch_size=int(source["Properties"]["BatchSize"]),
-            timeout_seconds=self.timeout_seconds,
-        )
-
-    def drain(self, max_batches: int = 100) -> PollResult:
-        """Follow every import job to its end (the follow-up queue polled until empty)."""
-        total = self.poller().drain(max_batches)
-        assert queue_depth(self.stack.queue_urls[FOLLOW_UPS]) == (0, 0), "the follow-up queue is not empty"
-        return total
-
-    def events(self) -> list[CaughtEvent]:
-        taken = take_messages(self.caught_url)
-        assert_no_token(taken)
-        events = [json.loads(message["Body"]) for message in taken]
-        return [CaughtEvent(event["source"], event["detail-type"], event["detail"]) for event in events]
-
-    def take(self, queue: str) -> list[Message]:
-        messages = take_messages(self.stack.queue_urls[queue])
-        assert_no_token(messages)
-        return [Message(message["Body"], string_attributes(message)) for message in messages]
+    def install_waits(self) -> None:
+        if self.waits is not None:
+            self.waits.install(current_restore_tester().ges)
 
     def follow_ups(self) -> list[dict[str, Any]]:
         return [message.body for message in self.take(FOLLOW_UPS)]

@@ -6,21 +6,21 @@ The IAM password carries the canary, like every token: any of them in captured o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from ges_backup_export.core.errors import ConfigurationError, ExportError
+from ges_backup_export.core.errors import ExportError
 from ges_backup_export.rotation.runtime import current_rotation
 from local.aws import Stack
-from local.lambda_runtime import Handler, LocalContext
-from local.rotation import STEPS, LocalRotation, load_rotation_handler
+from local.lambda_runtime import Handler
+from local.rotation import ROTATION_FUNCTION, STEPS, LocalRotation, load_rotation_handler
+from tests.function_under_test import FunctionUnderTest
 from tests.tokens import CANARY, assert_no_token
 
 DOMAIN = "acme-account"
@@ -45,30 +45,33 @@ class Clock:
         return time.time() + self.hours_later * 3600
 
 
-@dataclass
-class Rotating:
-    """A stack whose token secret rotates: run steps through the real handler and read the secret.
+class Rotating(FunctionUnderTest):
+    """A stack whose token secret rotates: run steps through the real handler and read the secret. Its
+    environment is the process's (the `rotating` fixture sets both functions' there).
 
     The IAM and GES clients' waits between attempts are recorded in `pauses` instead of slept, and the
     rotation function reads the time from `clock`, which the fake IAM shares (`later`)."""
 
-    stack: Stack
-    local: LocalRotation
-    credentials_arn: str
-    clock: Clock = field(default_factory=Clock)
-    pauses: list[float] = field(default_factory=list)
-    _handler: Handler = field(default_factory=load_rotation_handler)
+    name = ROTATION_FUNCTION
+
+    def __init__(self, stack: Stack, local: LocalRotation, credentials_arn: str, clock: Clock) -> None:
+        self.local = local
+        self.credentials_arn = credentials_arn
+        self.clock = clock
+        self.pauses: list[float] = []
+        super().__init__(stack)
+
+    def load(self) -> Handler:
+        return load_rotation_handler()
+
+    def install_waits(self) -> None:
+        runtime = current_rotation()
+        runtime.iam.sleep = runtime.rotation.sleep = self.pauses.append
+        runtime.rotation.clock = self.clock
 
     @property
     def secret_arn(self) -> str:
         return self.stack.secret_arn
-
-    def handler(self, event: Any, context: Any) -> Any:
-        with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
-            runtime = current_rotation()
-            runtime.iam.sleep = runtime.rotation.sleep = self.pauses.append
-            runtime.rotation.clock = self.clock
-        return self._handler(event, context)
 
     def later(self, hours: float) -> None:
         """`hours` pass, for the rotation function and the fake IAM (and so the fake GES)."""
@@ -84,12 +87,6 @@ class Rotating:
     def failing_step(self, version_id: str, step: str) -> ExportError:
         with pytest.raises(ExportError) as raised:
             self.local.step(self.handler, version_id, step)
-        assert_no_token(str(raised.value))
-        return raised.value
-
-    def event_failing(self, event: Any) -> ExportError:
-        with pytest.raises(ExportError) as raised:
-            self.handler(event, LocalContext(timeout_seconds=self.local.timeout_seconds))
         assert_no_token(str(raised.value))
         return raised.value
 

@@ -7,7 +7,6 @@ queues and the table it writes to; the fixtures that build it live in tests/inte
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import threading
 import time
@@ -20,11 +19,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from ges_backup_export.core.errors import ConfigurationError, ExportError
 from ges_backup_export.export.deduplication import EXPORT_KEY_PREFIX
 from ges_backup_export.export.runtime import current_runtime
 from ges_backup_export.ges.client import GesClient
-from local.aws import Stack, string_attributes, take_messages
+from local.aws import FUNCTION, Stack
 from local.fake_ges import (
     SAMPLE_BACKUP_ID,
     SAMPLE_OTHER_BACKUP_ID,
@@ -32,10 +30,10 @@ from local.fake_ges import (
     SAMPLE_PROJECT_ID,
     FakeGes,
 )
-from local.lambda_runtime import LocalContext, QueuePoller, load_handler
+from local.lambda_runtime import Handler, load_handler
 from local.tls import LocalTls
 from tests import reliability
-from tests.tokens import assert_no_token
+from tests.function_under_test import FunctionUnderTest
 
 # The project, graphs and backups the sample events in events/ name.
 PROJECT = SAMPLE_PROJECT_ID
@@ -55,16 +53,6 @@ def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
-
-
-@dataclass
-class Message:
-    raw_body: str
-    attributes: dict[str, str]
-
-    @property
-    def body(self) -> Any:
-        return json.loads(self.raw_body)
 
 
 class VirtualWaits:
@@ -91,55 +79,23 @@ class VirtualWaits:
         return seconds
 
 
-class Function:
-    """The deployed function, locally: invoke it as Lambda would and look at what it sent.
+class Function(FunctionUnderTest):
+    """The deployed export function, locally. Its environment is the process's: the `stack` fixture sets
+    the template's there, and a test changes a setting with monkeypatch.setenv. `waits`, when set,
+    replaces the GES client's waits between attempts (to record them)."""
 
-    `waits`, when set, replaces the GES client's waits between attempts (to record them)."""
+    name = FUNCTION
 
     def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self._handler = load_handler()
-        self.sqs = boto3.client("sqs")
         self.waits: VirtualWaits | None = None
+        super().__init__(stack)
 
-    def handler(self, event: Any, context: Any) -> Any:
-        """The real handler, with the GES client of the current settings waiting through `waits`."""
+    def load(self) -> Handler:
+        return load_handler()
+
+    def install_waits(self) -> None:
         if self.waits is not None:
-            with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
-                self.waits.install(current_runtime().ges)
-        return self._handler(event, context)
-
-    def invoke(self, event: Any, timeout_seconds: float = 120.0) -> Any:
-        result = self.handler(copy.deepcopy(event), LocalContext(timeout_seconds=timeout_seconds))
-        assert_no_token(result)
-        return result
-
-    def invoke_failing(self, event: Any, timeout_seconds: float = 120.0) -> ExportError:
-        with pytest.raises(ExportError) as raised:
-            self.invoke(event, timeout_seconds)
-        assert_no_token(str(raised.value))
-        return raised.value
-
-    def send_to_input(self, body: Any) -> str:
-        text = body if isinstance(body, str) else json.dumps(body)
-        return self.sqs.send_message(QueueUrl=self.stack.queue_urls["InputQueue"], MessageBody=text)[
-            "MessageId"
-        ]
-
-    def poller(self, **options: Any) -> QueuePoller:
-        return QueuePoller(
-            self.handler,
-            self.stack.queue_urls["InputQueue"],
-            self.stack.queue_arns["InputQueue"],
-            batch_size=self.stack.queue_batch_size(),
-            **options,
-        )
-
-    def take(self, queue: str) -> list[Message]:
-        """Every message now in the queue (by logical id), removed from it."""
-        messages = take_messages(self.stack.queue_urls[queue])
-        assert_no_token(messages)
-        return [Message(message["Body"], string_attributes(message)) for message in messages]
+            self.waits.install(current_runtime().ges)
 
     def downstream(self) -> list[dict[str, Any]]:
         return [message.body for message in self.take("DownstreamQueue")]

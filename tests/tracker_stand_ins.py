@@ -2,30 +2,26 @@
 
 `Tracker` invokes the tracker's real handler as Lambda would, in the environment the template wires for
 it (its own dead-letter queue, bus, poll interval and timeout), polls the tracking queue with the event
-source mapping's `QueuePoller`, and reads the completion events an EventBridge rule caught (`catch_events`:
-a rule on the bus that sends them to a queue in moto). `metrics_in` reads the embedded-metric-format lines
-the handlers print on stdout.
+source mapping's `QueuePoller`, and reads the completion events an EventBridge rule caught (a rule on
+the bus that sends them to a queue in moto); all of it tests/function_under_test.py's. `metrics_in`
+reads the embedded-metric-format lines the handlers print on stdout.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
-from ges_backup_export.core.errors import ConfigurationError
 from ges_backup_export.tracker.runtime import current_tracker
-from local.aws import Stack, catch_events, queue_depth, string_attributes, take_messages
-from local.lambda_runtime import LocalContext, PollResult, QueuePoller, function_environment, load_function
-from tests.stand_ins import Message, VirtualWaits
-from tests.tokens import assert_no_token
+from local.aws import Stack
+from local.lambda_runtime import Handler, load_function
+from tests.function_under_test import CaughtEvent, FunctionUnderTest, Message
+from tests.stand_ins import VirtualWaits
+
+__all__ = ["CaughtEvent", "Tracker", "metric_values", "metrics_in", "sqs_record"]
 
 TRACKER = "TrackExportFunction"
 TRACKER_CODE = "functions/track_export/"
@@ -33,83 +29,29 @@ TRACKING_QUEUE = "TrackingQueue"
 TRACKING_DEAD_LETTERS = "TrackingDeadLetterQueue"
 
 
-def tracker_property(stack: Stack, name: str) -> Any:
-    """A property of the tracker function in the stack's template."""
-    return stack.function_property(name, TRACKER)
+class Tracker(FunctionUnderTest):
+    """The deployed job tracker, locally, in the environment the template wires for it with `overrides`;
+    change `environment` to change a setting. The GES client's waits between attempts are recorded in
+    `pauses` (`waits`; None: slept). Completion events are caught from its creation on."""
 
-
-def tracker_batch_size(stack: Stack) -> int:
-    """BatchSize of the tracker's SQS event source, as the template sets it."""
-    (event,) = tracker_property(stack, "Events").values()
-    return int(event["Properties"]["BatchSize"])
-
-
-@dataclass(frozen=True)
-class CaughtEvent:
-    """A completion event as a rule's target receives it."""
-
-    source: str
-    detail_type: str
-    detail: dict[str, Any]
-
-
-class Tracker:
-    """The deployed job tracker, locally. `environment` is its own (the template's, with `overrides`);
-    change it to change a setting. The GES client's waits between attempts are recorded in `pauses`
-    instead of slept (`waits`; None: slept)."""
+    name = TRACKER
 
     def __init__(self, stack: Stack, overrides: Mapping[str, str] | None = None) -> None:
-        self.stack = stack
-        self.environment = {**stack.environment_of(TRACKER), **(overrides or {})}
-        self.caught_url = catch_events(stack)
         self.waits: VirtualWaits | None = VirtualWaits()
         self.pauses = self.waits.pauses
-        self.sqs = boto3.client("sqs")
-        with function_environment(self.environment):
-            self._handler = load_function(TRACKER_CODE)
+        super().__init__(stack, {**stack.environment_of(TRACKER), **(overrides or {})})
+        self.catch_events()
+
+    def load(self) -> Handler:
+        return load_function(TRACKER_CODE)
+
+    def install_waits(self) -> None:
+        if self.waits is not None:
+            self.waits.install(current_tracker().ges)
 
     @property
     def queue_url(self) -> str:
         return self.stack.queue_urls[TRACKING_QUEUE]
-
-    def handler(self, event: Any, context: Any) -> Any:
-        """The real handler, in the tracker's environment."""
-        with function_environment(self.environment):
-            if self.waits is not None:
-                with contextlib.suppress(ConfigurationError):  # the handler reports a bad setting itself
-                    self.waits.install(current_tracker().ges)
-            return self._handler(event, context)
-
-    def invoke(self, event: Any) -> Any:
-        result = self.handler(copy.deepcopy(event), LocalContext(timeout_seconds=self.timeout_seconds))
-        assert_no_token(result)
-        return result
-
-    @property
-    def timeout_seconds(self) -> float:
-        return float(tracker_property(self.stack, "Timeout"))
-
-    def send(self, body: Any) -> str:
-        """A tracking message on the tracking queue (a dict is sent as JSON)."""
-        text = body if isinstance(body, str) else json.dumps(body)
-        message_id: str = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=text)["MessageId"]
-        return message_id
-
-    def poller(self) -> QueuePoller:
-        return QueuePoller(
-            self.handler,
-            self.queue_url,
-            self.stack.queue_arns[TRACKING_QUEUE],
-            batch_size=tracker_batch_size(self.stack),
-            timeout_seconds=self.timeout_seconds,
-        )
-
-    def drain(self, max_batches: int = 100) -> PollResult:
-        """Poll the tracking queue until it is empty (re-sent checks included); the totals. Fails when the
-        queue still holds messages after `max_batches` batches: a job followed forever."""
-        total = self.poller().drain(max_batches)
-        assert queue_depth(self.queue_url) == (0, 0), "the tracking queue is not empty"
-        return total
 
     def receive_without_deleting(self) -> dict[str, Any]:
         """One tracking message as the event source mapping would deliver it, left in the queue (visible
@@ -121,19 +63,6 @@ class Tracker:
             MessageSystemAttributeNames=["All"],
         )["Messages"]
         return {"Records": [sqs_record(message["Body"], message["MessageId"], message["ReceiptHandle"])]}
-
-    def events(self) -> list[CaughtEvent]:
-        """Every completion event caught since the last call."""
-        taken = take_messages(self.caught_url)
-        assert_no_token(taken)
-        events = [json.loads(message["Body"]) for message in taken]
-        return [CaughtEvent(event["source"], event["detail-type"], event["detail"]) for event in events]
-
-    def take(self, queue: str) -> list[Message]:
-        """Every message now in the queue (by logical id), removed from it."""
-        messages = take_messages(self.stack.queue_urls[queue])
-        assert_no_token(messages)
-        return [Message(message["Body"], string_attributes(message)) for message in messages]
 
     def tracking_messages(self) -> list[dict[str, Any]]:
         return [message.body for message in self.take(TRACKING_QUEUE)]

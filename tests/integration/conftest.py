@@ -1,4 +1,6 @@
-"""The stand-ins every integration test runs against, over real sockets.
+"""The stand-ins every integration test runs against, over real sockets, and each function under test
+(the export function, the job tracker, the token rotation, the restore tester): the fixtures, in one
+place.
 
 moto in server mode (Secrets Manager, DynamoDB, SQS) and the fake GES start once per session; each test
 gets fresh resources created from template.yaml, the function's environment as the template wires it,
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
@@ -22,7 +25,11 @@ from ges_backup_export.core.observability import logger
 from local.aws import Stack, aws_environment, deploy, moto_server
 from local.aws_proxy import AwsProxy
 from local.fake_ges import FakeGes
+from local.fake_iam import FakeIam
+from local.rotation import ROTATION_FUNCTION, LocalRotation
 from tests import reliability
+from tests.restore_stand_ins import RestoreTester
+from tests.rotation_stand_ins import DOMAIN, PASSWORD, REGION, USER, Clock, Rotating, credentials_json
 from tests.stand_ins import (
     FRIENDS_BACKUP,
     FRIENDS_PROJECT,
@@ -144,3 +151,64 @@ def emitted_metrics() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     metrics.output = previous
     previous.write(stream.getvalue())
     assert_no_token(stream.getvalue())
+
+
+# --- the token rotation: a fake IAM, the rotation's clock, a stack whose token secret rotates ---------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def iam(ges: FakeGes, clock: Clock) -> Iterator[FakeIam]:
+    """A fake IAM whose tokens carry the canary and that the fake GES trusts, on the rotation's clock."""
+    with FakeIam(token_factory=canary_token, clock=clock) as fake:
+        fake.add_user(DOMAIN, USER, PASSWORD, projects={PROJECT: REGION})
+        ges.accept_tokens_from(fake)
+        yield fake
+        ges.accept_tokens_from(None)
+
+
+@pytest.fixture
+def rotating(
+    aws: AwsProxy, ges: FakeGes, iam: FakeIam, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> Rotating:
+    """Fresh resources from template.yaml with rotation on: the token secret holds the fake GES's own token
+    (as an operator would put it there first), the credentials secret the IAM user's credentials. Both
+    functions' environments come from the template."""
+    requests.post(f"{aws.url}/moto-api/reset", timeout=10).raise_for_status()
+    name = f"r{uuid.uuid4().hex[:8]}"
+    credentials_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"{name}-iam-credentials", SecretString=credentials_json()
+    )["ARN"]
+    stack = deploy(
+        name=name,
+        token_secret=ges.token,
+        ges_endpoint=ges.url,
+        overrides={
+            "GesProjectId": PROJECT,
+            "LogLevel": "DEBUG",
+            "IamCredentialsSecretArn": credentials_arn,
+            "IamEndpoint": iam.url,
+        },
+    )
+    rotation_environment = stack.environment_of(ROTATION_FUNCTION)
+    for key in rotation_environment.keys() & stack.environment.keys() - {"POWERTOOLS_SERVICE_NAME"}:
+        assert rotation_environment[key] == stack.environment[key], key  # the two functions agree
+    for key, value in {**stack.environment, **rotation_environment}.items():
+        monkeypatch.setenv(key, value)
+    timeout = float(stack.template["Resources"][ROTATION_FUNCTION]["Properties"]["Timeout"])
+    local = LocalRotation.enable(stack.secret_arn, f"{name}-rotate-token", timeout)
+    aws.reset_counts()
+    return Rotating(stack, local, credentials_arn, clock)
+
+
+# --- the restore tester ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tester(stack: Stack) -> RestoreTester:
+    """The restore tester of the test's stack (its follow-up checks an import job without waiting)."""
+    return RestoreTester(stack)

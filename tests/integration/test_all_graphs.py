@@ -153,7 +153,7 @@ def test_a_project_of_more_graphs_than_a_list_holds_dead_letters_its_failed_grap
     assert dead.attributes["error_message"].startswith("exports[42]: GES.7001: graph g042 ")
     assert len(function.downstream()) == 119
     ges.add_graph(PROJECT, "g042")  # started again
-    function.send_to_input(dead.raw_body)
+    function.send(dead.raw_body)
     function.poller().drain()
     assert [(message["graph_id"], message["requested_at"]) for message in function.downstream()] == [
         ("g042", TICK)
@@ -166,7 +166,7 @@ def test_a_project_of_more_graphs_than_a_list_holds_dead_letters_its_failed_grap
 def test_from_the_queue_each_graph_gets_its_own_message_with_the_request_s_time(
     function: Function, project: list[str], ges: FakeGes
 ) -> None:
-    function.send_to_input(EVERY_GRAPH)
+    function.send(EVERY_GRAPH)
     fanned = function.poller().poll_once()
 
     messages = function.take("InputQueue")
@@ -181,7 +181,7 @@ def test_fanned_out_graphs_export_once_each_however_often_the_request_arrives(
     function: Function, project: list[str], ges: FakeGes
 ) -> None:
     for _ in range(3):  # the same request sent three times, as by a producer that retried
-        function.send_to_input({**EVERY_GRAPH, "scheduled_time": TICK})
+        function.send({**EVERY_GRAPH, "scheduled_time": TICK})
 
     function.poller(redelivery_delay=0).drain()
 
@@ -199,7 +199,7 @@ def test_a_fan_out_that_sqs_refuses_is_retried_and_still_exports_once(
     aws.inject(
         "sqs.SendMessageBatch", AwsFault.error(400, "InvalidParameterValue"), when=on_queue(input_queue)
     )
-    function.send_to_input({**EVERY_GRAPH, "scheduled_time": TICK})
+    function.send({**EVERY_GRAPH, "scheduled_time": TICK})
 
     first = function.poller(redelivery_delay=0).poll_once()
     function.poller(redelivery_delay=0).drain()

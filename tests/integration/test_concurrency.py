@@ -84,7 +84,7 @@ def run_batch(function: Function, ges: FakeGes, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("GES_CONCURRENCY", str(concurrency))
     with_faults(ges, prefix)
     for request in mixed_requests(prefix):
-        function.send_to_input(request)
+        function.send(request)
     polled = function.poller(redelivery_delay=0).poll_once()
     retried = sorted((message.body for message in function.take("InputQueue")), key=json.dumps)
     dead = sorted(
@@ -192,7 +192,7 @@ def test_every_log_line_carries_its_own_request_s_keys(
         for g in graph_ids
     ]
     for request in requests[:4]:
-        function.send_to_input(request)
+        function.send(request)
 
     result = function.invoke({"exports": requests[4:]})
     function.poller().poll_once()
@@ -245,7 +245,7 @@ def test_ges_never_sees_more_calls_at_once_than_the_setting(
         for r in range(4)
     ]  # fmt: skip
     for body in lists:  # records holding lists: the bound is shared, however the requests nest
-        function.send_to_input(body)
+        function.send(body)
 
     polled = function.poller().poll_once()
 
@@ -262,9 +262,7 @@ def test_no_export_holds_its_lock_while_it_waits_for_a_turn_at_ges(
     monkeypatch.setenv("GES_CONCURRENCY", "2")
     ges.inject(Fault.slow(2.0), times=2)  # the first two exports keep both turns for two seconds
     for index in range(4):
-        function.send_to_input(
-            {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": f"turn/{index}/"}
-        )
+        function.send({"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": f"turn/{index}/"})
     polling = threading.Thread(target=function.poller().poll_once)
     polling.start()
     wait_for(lambda: len(ges.export_calls) == 2)

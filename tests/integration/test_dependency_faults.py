@@ -95,7 +95,7 @@ def test_a_dead_letter_queue_outage_leaves_the_record_for_sqs_to_retry(
 ) -> None:
     dead_letter = function.stack.queue_urls["InputDeadLetterQueue"]
     aws.inject("sqs.SendMessage", AwsFault.error(503), times=ALWAYS, when=on_queue(dead_letter))
-    function.send_to_input("{not json")
+    function.send("{not json")
 
     first = function.poller().poll_once()
     aws.clear_faults()

@@ -57,7 +57,7 @@ def test_a_list_record_retried_for_its_transient_entry_never_posts_its_unknown_e
     transient = {**REQUEST, "export_path": "ges-backups/movies/b/"}
     ges.inject(fault, when=exporting_to(unknown["export_path"]))
     ges.inject(Fault.http(503), times=3, when=exporting_to(transient["export_path"]))
-    function.send_to_input({"exports": [unknown, transient]})
+    function.send({"exports": [unknown, transient]})
 
     first = function.poller().poll_once()
     then = function.poller().drain()
@@ -76,7 +76,7 @@ def test_a_reason_with_characters_sqs_refuses_is_escaped_and_ges_is_asked_once(
     """SQS refuses a whole message for one such character in an attribute: unescaped, the record could
     never reach its dead-letter queue, and each redelivery POSTed the export again."""
     ges.inject(Fault(status=500, body={"error_code": "GES.7006", "error_msg": "engine\x00 fault \ufffe"}))
-    function.send_to_input(REQUEST)
+    function.send(REQUEST)
 
     function.poller().drain()
 
@@ -92,7 +92,7 @@ def test_a_dead_letter_send_that_failed_is_retried_without_posting_again(
     dead_letters = function.stack.queue_urls[DEAD_LETTERS]
     aws.inject("sqs.SendMessage", AwsFault.error(503), times=ALWAYS, when=on_queue(dead_letters))
     ges.inject(Fault.http(504))
-    function.send_to_input(REQUEST)
+    function.send(REQUEST)
 
     first = function.poller().poll_once()
     aws.clear_faults()
@@ -119,7 +119,7 @@ def test_an_invocation_killed_after_its_post_left_leaves_the_export_unknown(
     function.expire_locks()  # the dead invocation's time runs out
 
     error = function.invoke_failing(REQUEST)
-    function.send_to_input(REQUEST)
+    function.send(REQUEST)
     function.poller().drain()
 
     assert error.code == "ExportOutcomeUnknown"
@@ -146,7 +146,7 @@ def test_a_body_too_large_to_dead_letter_with_its_whole_reason_keeps_what_fits(
     request = json.dumps(REQUEST)
     body = request[:-1] + " " * (MAX_MESSAGE_BYTES - len(request) - 100) + "}"  # valid, and 100 bytes short
     ges.inject(Fault.http(500))
-    function.send_to_input(body)
+    function.send(body)
 
     function.poller().drain()
 
@@ -241,7 +241,7 @@ def test_latest_pinned_to_a_time_that_has_not_come_is_refused_so_a_retry_cannot_
     }
 
     error = function.invoke_failing(request)
-    function.send_to_input(request)
+    function.send(request)
     function.poller().drain()
 
     assert error.code == "InvalidRequest"

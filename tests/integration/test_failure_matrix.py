@@ -136,7 +136,7 @@ def test_a_queued_request_ends_in_one_place(
     monkeypatch.setenv("GES_TIMEOUT_SECONDS", "0.3")
     with monkeypatch.context() as during_the_fault:
         case.inject(Scene(function, ges, aws, during_the_fault))
-        function.send_to_input(case.body or REQUEST)
+        function.send(case.body or REQUEST)
         function.poller().poll_once()
         ges.clear_faults()
         aws.clear_faults()

@@ -249,7 +249,7 @@ class TestQueueRecords:
     def test_a_record_that_can_never_succeed_is_dead_lettered_with_its_reason(
         self, function: Function, graphs: Graphs, body: str, code: str
     ) -> None:
-        function.send_to_input(body)
+        function.send(body)
 
         totals = function.poller().drain()
 
@@ -264,7 +264,7 @@ class TestQueueRecords:
         self, function: Function, graphs: Graphs, ges: FakeGes
     ) -> None:
         ges.inject(Fault.http(504))
-        function.send_to_input(REQUEST)
+        function.send(REQUEST)
 
         function.poller().drain()
 
@@ -276,7 +276,7 @@ class TestQueueRecords:
         self, function: Function, graphs: Graphs, ges: FakeGes
     ) -> None:
         gone = {**REQUEST, "backup_id": "gone", "export_path": "ges-backups/movies/gone/"}
-        function.send_to_input({"exports": [REQUEST, gone, {**gone, "graph_id": "../x"}]})
+        function.send({"exports": [REQUEST, gone, {**gone, "graph_id": "../x"}]})
 
         function.poller().drain()
 
@@ -291,7 +291,7 @@ class TestQueueRecords:
             "exports[2]: InvalidRequest: exports[2].graph_id"
         )
         ges.add_backup(PROJECT, "movies", backup_id="gone", start_timestamp=1_795_000_000_000)
-        function.send_to_input(refused.raw_body)
+        function.send(refused.raw_body)
         function.poller().drain()
         (redriven,) = function.downstream()
         assert (redriven["backup_id"], redriven["requested_at"]) == ("gone", started["requested_at"])
@@ -300,7 +300,7 @@ class TestQueueRecords:
         self, function: Function, graphs: Graphs, ges: FakeGes, pauses: list[float]
     ) -> None:
         ges.inject(Fault.http(503), times=3)
-        function.send_to_input(REQUEST)
+        function.send(REQUEST)
 
         first = function.poller().poll_once()
         then = function.poller().drain()
@@ -313,7 +313,7 @@ class TestQueueRecords:
         self, function: Function, graphs: Graphs, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "")
-        function.send_to_input("{not json")
+        function.send("{not json")
 
         totals = function.poller().drain()
 
@@ -325,9 +325,9 @@ class TestQueueRecords:
     def test_a_batch_reports_only_its_failed_records(
         self, function: Function, graphs: Graphs, ges: FakeGes, pauses: list[float]
     ) -> None:
-        function.send_to_input(REQUEST)
+        function.send(REQUEST)
         ges.inject(Fault.http(503), times=3, route="list_backups")
-        function.send_to_input({**REQUEST, "backup_id": "latest", "export_path": "b-1/latest/"})
+        function.send({**REQUEST, "backup_id": "latest", "export_path": "b-1/latest/"})
 
         first = function.poller().poll_once()
 
@@ -358,7 +358,7 @@ class TestScheduledLists:
         assert dead.body == {**fails, "scheduled_time": "2026-11-27T02:00:00Z"}
 
         ges.add_backup(PROJECT, "movies", backup_id="gone", start_timestamp=1_795_000_000_000)
-        function.send_to_input(dead.raw_body)
+        function.send(dead.raw_body)
         function.poller().drain()
 
         paths = [message["export_path"] for message in function.downstream()]

@@ -31,8 +31,8 @@ def test_the_same_export_from_every_trigger_reaches_ges_once(
 ) -> None:
     direct = function.invoke(REQUEST)
     scheduled = function.invoke({**REQUEST, "scheduled_time": "2026-11-27T02:00:00Z"})
-    function.send_to_input(REQUEST)
-    function.send_to_input({"exports": [REQUEST]})
+    function.send(REQUEST)
+    function.send({"exports": [REQUEST]})
     queued = function.poller().drain()
     envelope = sample_event("eventbridge_envelope.json")
     envelope["detail"] = REQUEST
@@ -91,7 +91,7 @@ def test_a_failed_send_is_retried_from_the_queue_too(
 ) -> None:
     working_queue = function.stack.environment["DOWNSTREAM_QUEUE_URL"]
     monkeypatch.setenv("DOWNSTREAM_QUEUE_URL", working_queue + "-gone")
-    function.send_to_input(REQUEST)
+    function.send(REQUEST)
     first = function.poller().poll_once()
     monkeypatch.setenv("DOWNSTREAM_QUEUE_URL", working_queue)
     second = function.poller().drain()
@@ -109,7 +109,7 @@ def test_a_concurrent_duplicate_waits_its_turn(function: Function, graphs: Graph
     wait_for(lambda: any(r.get("status") == "INPROGRESS" for r in function.idempotency_records()))
 
     direct = function.invoke_failing(REQUEST)
-    function.send_to_input(REQUEST)
+    function.send(REQUEST)
     queued = function.poller().poll_once()
     first.join()
     retried = function.poller().drain()

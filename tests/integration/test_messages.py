@@ -37,7 +37,7 @@ def test_one_message_per_export_with_exactly_the_contract_fields(function: Funct
 def test_a_request_from_the_queue_is_a_queue_trigger(
     function: Function, graphs: Graphs, body: dict[str, str], trigger: str
 ) -> None:
-    function.send_to_input(body)
+    function.send(body)
     function.poller().drain()
 
     (message,) = function.downstream()

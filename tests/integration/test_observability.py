@@ -65,7 +65,7 @@ def test_a_token_echoed_by_ges_is_scrubbed_from_errors_logs_and_dead_letters(
     ges.inject(echo)
     error = function.invoke_failing(REQUEST)
     ges.inject(echo)
-    function.send_to_input(REQUEST)
+    function.send(REQUEST)
     function.poller().drain()
 
     assert error.message == f"graph movies (project {PROJECT}): Incorrect parameter: header X-Auth-Token=***"

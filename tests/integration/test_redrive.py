@@ -98,16 +98,16 @@ def dead_letters(
         refused=json.dumps({**REQUEST, "backup_id": "gone", "export_path": "ges-backups/gone/"}),
         unreported="{not json",
     )
-    function.send_to_input(letters.invalid)
+    function.send(letters.invalid)
     function.poller().drain()
     ges.inject(Fault.http(500))
-    function.send_to_input(letters.unknown)
+    function.send(letters.unknown)
     function.poller().drain()
-    function.send_to_input(letters.refused)
+    function.send(letters.refused)
     function.poller().drain()
     # Without the setting, the record is reported on each receive and SQS's redrive moves it, bare.
     monkeypatch.delenv("DEAD_LETTER_QUEUE_URL")
-    function.send_to_input(letters.unreported)
+    function.send(letters.unreported)
     function.poller().drain()
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", letters.dlq)
     assert queue_depth(letters.dlq) == (4, 0)

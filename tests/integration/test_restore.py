@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from local.aws import Stack
 from local.fake_ges import FakeGes, Fault
 from local.fake_obs import imported_backups
@@ -21,11 +19,6 @@ TEST_FIELDS = {
     "project_id", "graph_id", "import_path", "job_id", "source_job_id", "source_ended_at",
     "imported_backup_id", "deleted", "status", "begin_time", "end_time", "requested_at", "checked_at",
 }  # fmt: skip
-
-
-@pytest.fixture
-def tester(stack: Stack) -> RestoreTester:
-    return RestoreTester(stack)
 
 
 def now() -> str:

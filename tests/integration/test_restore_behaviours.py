@@ -22,11 +22,6 @@ PASSED = "GES Backup Restore Test Passed"
 FAILED = "GES Backup Restore Test Failed"
 
 
-@pytest.fixture
-def tester(stack: Stack) -> RestoreTester:
-    return RestoreTester(stack)
-
-
 def stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 

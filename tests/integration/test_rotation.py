@@ -16,82 +16,31 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-import requests
 
 from ges_backup_export.core.deadline import Deadline
 from ges_backup_export.core.scrubbing import Scrubber
 from ges_backup_export.core.settings import DEFAULT_GES_MAX_ATTEMPTS
 from ges_backup_export.ges.token_source import TOKEN_EXPIRING
 from ges_backup_export.rotation.iam import IAM_MAX_ATTEMPTS, IamClient, IamCredentials
-from local.aws import deploy
 from local.aws_proxy import AwsFault, AwsProxy
 from local.fake_ges import FakeGes, Fault
 from local.fake_iam import USER_LOCKED, WRONG_CREDENTIALS, FakeIam
 from local.lambda_runtime import ROOT
-from local.rotation import ROTATION_FUNCTION, STEPS, LocalRotation
+from local.rotation import STEPS
 from tests.doubles import closed_port
-from tests.rotation_stand_ins import DOMAIN, PASSWORD, REGION, USER, Clock, Rotating, credentials_json
+from tests.rotation_stand_ins import DOMAIN, PASSWORD, USER, Rotating, credentials_json
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
 from tests.tokens import CANARY, assert_no_token, canary_token
 
 Logs = Callable[[], list[dict[str, Any]]]
 REQUEST = {"graph_id": "movies", "backup_id": MOVIES_BACKUP, "export_path": "ges-backups/movies/rotated/"}
 IAM_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def iam(ges: FakeGes, clock: Clock) -> Iterator[FakeIam]:
-    """A fake IAM whose tokens carry the canary and that the fake GES trusts, on the rotation's clock."""
-    with FakeIam(token_factory=canary_token, clock=clock) as fake:
-        fake.add_user(DOMAIN, USER, PASSWORD, projects={PROJECT: REGION})
-        ges.accept_tokens_from(fake)
-        yield fake
-        ges.accept_tokens_from(None)
-
-
-@pytest.fixture
-def rotating(
-    aws: AwsProxy, ges: FakeGes, iam: FakeIam, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> Rotating:
-    """Fresh resources from template.yaml with rotation on: the token secret holds the fake GES's own token
-    (as an operator would put it there first), the credentials secret the IAM user's credentials. Both
-    functions' environments come from the template."""
-    requests.post(f"{aws.url}/moto-api/reset", timeout=10).raise_for_status()
-    name = f"r{uuid.uuid4().hex[:8]}"
-    credentials_arn = boto3.client("secretsmanager").create_secret(
-        Name=f"{name}-iam-credentials", SecretString=credentials_json()
-    )["ARN"]
-    stack = deploy(
-        name=name,
-        token_secret=ges.token,
-        ges_endpoint=ges.url,
-        overrides={
-            "GesProjectId": PROJECT,
-            "LogLevel": "DEBUG",
-            "IamCredentialsSecretArn": credentials_arn,
-            "IamEndpoint": iam.url,
-        },
-    )
-    rotation_environment = stack.environment_of(ROTATION_FUNCTION)
-    for key in rotation_environment.keys() & stack.environment.keys() - {"POWERTOOLS_SERVICE_NAME"}:
-        assert rotation_environment[key] == stack.environment[key], key  # the two functions agree
-    for key, value in {**stack.environment, **rotation_environment}.items():
-        monkeypatch.setenv(key, value)
-    timeout = float(stack.template["Resources"][ROTATION_FUNCTION]["Properties"]["Timeout"])
-    local = LocalRotation.enable(stack.secret_arn, f"{name}-rotate-token", timeout)
-    aws.reset_counts()
-    return Rotating(stack, local, credentials_arn, clock)
 
 
 def digest(text: str | None) -> str | None:
@@ -624,7 +573,7 @@ def test_an_event_for_another_secret_is_refused_before_any_call(
     version = rotating.start()
     aws.reset_counts()
 
-    error = rotating.event_failing(
+    error = rotating.invoke_failing(
         {"SecretId": other["ARN"], "ClientRequestToken": version, "Step": "createSecret"}
     )
 
@@ -655,7 +604,7 @@ def test_a_secret_without_rotation_enabled_is_refused(
         SecretId=plain["ARN"], SecretString=canary_token(), VersionStages=["AWSPENDING"]
     )["VersionId"]
 
-    error = rotating.event_failing(
+    error = rotating.invoke_failing(
         {"SecretId": plain["ARN"], "ClientRequestToken": version, "Step": "createSecret"}
     )
 
@@ -746,7 +695,7 @@ def test_a_version_that_is_not_pending_is_refused(rotating: Rotating, iam: FakeI
 def test_an_event_that_is_not_a_rotation_step_is_refused_by_name(
     rotating: Rotating, iam: FakeIam, function_logs: Logs, event: Any, problem: str
 ) -> None:
-    error = rotating.event_failing(event)
+    error = rotating.invoke_failing(event)
 
     assert error.code == "InvalidRequest"
     assert error.message.startswith(problem)

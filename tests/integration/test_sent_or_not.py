@@ -112,8 +112,8 @@ def test_from_the_queue_an_undecodable_answer_is_dead_lettered_as_unknown_after_
     function: Function, tls_ges: FakeGes
 ) -> None:
     tls_ges.inject(Fault.undecodable(500))
-    function.send_to_input(REQUEST)
-    function.send_to_input(REQUEST)  # a duplicate, which must not POST again
+    function.send(REQUEST)
+    function.send(REQUEST)  # a duplicate, which must not POST again
 
     function.poller().drain()
 

@@ -45,7 +45,7 @@ from ops.settle import main as settle
 from ops.settlement import Settlement
 from tests import reliability
 from tests.stand_ins import MOVIES_BACKUP, Function, ges_over_tls, wait_for
-from tests.tracker_stand_ins import TRACKER, TRACKER_CODE, TRACKING_QUEUE, tracker_batch_size
+from tests.tracker_stand_ins import TRACKER, TRACKER_CODE, TRACKING_QUEUE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -186,9 +186,7 @@ class Environments:
         self._count = count
         self._spawn = multiprocessing.get_context("spawn")
         self._stop = self._spawn.Event()
-        batch_size = (
-            function.stack.queue_batch_size() if tracker is None else tracker_batch_size(function.stack)
-        )
+        batch_size = function.stack.batch_size() if tracker is None else function.stack.batch_size(TRACKER)
         self._arguments = (
             self.input_queue,
             function.stack.queue_arns[queue],

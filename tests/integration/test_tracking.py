@@ -818,7 +818,7 @@ def test_end_to_end_every_started_export_ends_with_exactly_one_completion_event(
         "unknown": request("e2e-unknown"),
     }
     for body in [*asked.values(), asked["ok"], asked["late"], asked["failed"]]:
-        function.send_to_input(body)
+        function.send(body)
     ges.inject(Fault.http(503), times=2)
     tracking_sends = on_queue(tracker.queue_url)
 

@@ -106,7 +106,7 @@ def test_a_duplicate_hands_nothing_more_to_the_tracker(
     request = {**REQUEST, "scheduled_time": "2026-11-27T02:00:00Z"} if trigger == "schedule" else REQUEST
     if trigger == "queue":
         for _ in range(3):
-            function.send_to_input(request)
+            function.send(request)
         function.poller().drain()
     else:
         for _ in range(3):
@@ -235,7 +235,7 @@ def test_a_queue_record_whose_tracking_send_failed_is_retried_and_its_job_tracke
     """The first send and the owed one in the same invocation fail (botocore tries each twice): the record
     is reported failed, and SQS's redelivery sends what is owed."""
     fail_tracking_sends(aws, function, times=4)
-    function.send_to_input(REQUEST)
+    function.send(REQUEST)
 
     handled = function.poller().drain()
 

@@ -104,8 +104,8 @@ def test_sqs_batch_sample_reports_no_failures_and_sends_every_job(
 def test_messages_on_the_input_queue_are_delivered_by_the_poller(
     function: Function, graphs: Graphs, ges: FakeGes
 ) -> None:
-    function.send_to_input(sample_event("console_single.json"))
-    function.send_to_input(sample_event("console_exports.json"))
+    function.send(sample_event("console_single.json"))
+    function.send(sample_event("console_exports.json"))
 
     totals = function.poller().drain()
 
