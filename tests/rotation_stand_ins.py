@@ -1,5 +1,5 @@
 """The token rotation under test: the rotation function invoked as Secrets Manager invokes it, over moto and
-the fake IAM and GES (fixtures in tests/integration/test_rotation.py).
+the fake IAM and GES (fixtures in tests/integration/rotation/test_rotation.py).
 
 The IAM password carries the canary, like every token: any of them in captured output fails the run.
 """

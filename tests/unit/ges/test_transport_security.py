@@ -26,7 +26,7 @@ from ges_backup_export.ges.http import BoundedSession
 from tests import reliability
 from tests.tokens import STATIC_TOKEN, StaticTokens
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SOURCES = sorted([*(ROOT / "layers").rglob("*.py"), *(ROOT / "functions").rglob("*.py")])
 ENDPOINT = "https://ges.cn-north-4.myhuaweicloud.com"
 IDENTITY = ExportIdentity("0a1b2c3d", "movies", "b-1", "ges-backups/movies/")

@@ -1,6 +1,6 @@
 """From what a trigger delivers to submissions: queue events, direct and scheduled events, SQS bodies.
 
-(Named apart from tests/integration/test_triggers.py: the test directories are not packages, so two
+(Named apart from tests/integration/export/test_triggers.py: the test directories are not packages, so two
 test modules with one basename cannot be collected in the same run.)
 """
 

@@ -6,7 +6,7 @@ GES URL (`..`, `/`, `%2e`, look-alikes, control characters, very long strings) a
 that is accepted builds exactly `/v2/{project}/graphs/{graph}/backups/export`.
 
 Every generated input is counted in the reliability table of docs/reliability.md (`bad_inputs`). The
-strategies are shared with tests/integration/test_bad_input_properties.py, which sends the same inputs
+strategies are shared with tests/integration/export/test_bad_input_properties.py, which sends the same inputs
 through the handler.
 """
 

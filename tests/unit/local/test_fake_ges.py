@@ -30,7 +30,7 @@ from local.fake_ges import (
     seed_sample_graphs,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROJECT = "0123456789abcdef0123456789abcdef"
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 GRAPH = "graph-1"

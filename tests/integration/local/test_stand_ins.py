@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REQUEST = {"graph_id": "movies", "backup_id": "latest", "export_path": "ges-backups/movies/rehearsal/"}
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from local.fake_ges import SAMPLE_BACKUP_ID
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EVENTS = sorted(path.name for path in (ROOT / "events").glob("*.json"))
 # The function each sample event is for; any other event is the export function's.
 FUNCTIONS = {

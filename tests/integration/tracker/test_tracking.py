@@ -1,7 +1,7 @@
 """The job tracker (functions/track_export): every started export's GES job followed to its end, and one
 completion event for it, through both real handlers over moto and the fake GES.
 
-The export function hands each new export to the tracker (tests/integration/test_tracking_handoff.py);
+The export function hands each new export to the tracker (tests/integration/tracker/test_tracking_handoff.py);
 here the tracker checks the job (pending, running, success, failed, unknown to GES, past the timeout,
 undocumented statuses, every GES failure), carries its state in the tracking message, dead-letters what it
 cannot read, and puts exactly one event per job, whatever fails or is delivered twice. Jobs are checked

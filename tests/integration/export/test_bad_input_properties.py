@@ -36,7 +36,7 @@ from ges_backup_export.export.triggers import (
 from local.fake_ges import Call, FakeGes
 from tests import reliability
 from tests.stand_ins import MOVIES_BACKUP, PROJECT, Function, Graphs
-from tests.unit.test_parsing_properties import (
+from tests.unit.export.test_parsing_properties import (
     REDIRECT_KEYS,
     REDIRECT_VALUES,
     assert_named_error,
