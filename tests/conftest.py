@@ -1,4 +1,5 @@
-"""Suite-wide guard: no GES token may appear in anything the suite captures.
+"""Suite-wide guard: no GES token may appear in anything the suite captures; and the function's log
+lines of a test, for any test that reads them (`function_logs`).
 
 Every token the tests hand to the fake GES is made by `tests.tokens.canary_token`, which plants a marker after
 every 500 characters. After each test phase, the captured stdout, stderr and log records (where the
@@ -8,12 +9,18 @@ fails the run at the end, naming the tests.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from ges_backup_export.core.observability import logger
 from tests import reliability
-from tests.tokens import CANARY
+from tests.tokens import CANARY, assert_no_token
 
 _leaks: list[str] = []
 
@@ -47,3 +54,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(reliability.table())
     for problem in _problems:
         terminalreporter.write_line(problem, red=True)
+
+
+@pytest.fixture
+def function_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The function's JSON log lines of this test, parsed; they are still echoed (and token-scanned)."""
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    handler.setStream(previous)
+    if previous is not None:
+        previous.write(stream.getvalue())
+    assert_no_token(stream.getvalue())

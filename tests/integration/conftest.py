@@ -10,8 +10,6 @@ and a `Function` to invoke the real handler and read the queues it writes to.
 from __future__ import annotations
 
 import io
-import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +19,6 @@ import pytest
 import requests
 
 from ges_backup_export.core import metrics
-from ges_backup_export.core.observability import logger
 from local.aws import Stack, aws_environment, deploy, moto_server
 from local.aws_proxy import AwsProxy
 from local.fake_ges import FakeGes
@@ -108,20 +105,6 @@ def pauses(function: Function) -> list[float]:
     """The waits between GES attempts, recorded instead of slept."""
     function.waits = VirtualWaits()
     return function.waits.pauses
-
-
-@pytest.fixture
-def function_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The function's JSON log lines of this test, parsed; they are still echoed (and token-scanned)."""
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    handler.setStream(previous)
-    if previous is not None:
-        previous.write(stream.getvalue())
-    assert_no_token(stream.getvalue())
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@ token expires within the hour (so that an alarm catches a rotation that stopped 
 
 from __future__ import annotations
 
-import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from ges_backup_export.core.observability import logger
 from ges_backup_export.core.scrubbing import Scrubber
 from ges_backup_export.ges.token_source import (
     EXPIRY_WARNING_SECONDS,
@@ -40,6 +37,9 @@ class Provider:
         self.value = "".join(list(self.value))  # an equal value, in a new object
 
 
+Logs = Callable[[], list[dict[str, Any]]]
+
+
 def secret(expires_at: object) -> str:
     return json.dumps({"token": TOKEN, "expires_at": expires_at, "project_id": "p"})
 
@@ -47,18 +47,6 @@ def secret(expires_at: object) -> str:
 def source(value: str) -> tuple[TokenSource, Provider]:
     provider = Provider(value)
     return TokenSource("ges/token", provider, clock=lambda: NOW), provider  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON log lines written during the test, parsed."""
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    handler.setStream(previous)
-    assert_no_token(stream.getvalue())
 
 
 def warnings(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -105,13 +93,13 @@ def test_the_token_never_shows_in_a_parsed_secret_s_repr() -> None:
     ],
 )
 def test_a_token_that_expires_within_the_hour_is_a_warning_with_its_expiry(
-    logs: Callable[[], list[dict[str, Any]]], expires_at: str, seconds_left: int
+    function_logs: Logs, expires_at: str, seconds_left: int
 ) -> None:
     tokens, _ = source(secret(expires_at))
 
     tokens.get()
 
-    [warning] = warnings(logs())
+    [warning] = warnings(function_logs())
     assert warning["message"] == TOKEN_EXPIRING
     assert warning["seconds_left"] == seconds_left
     assert warning["token_expires_at"].endswith("Z")
@@ -126,35 +114,37 @@ def test_a_token_that_expires_within_the_hour_is_a_warning_with_its_expiry(
         pytest.param(json.dumps({"token": TOKEN}), id="no-expiry"),
     ],
 )
-def test_no_warning_otherwise(logs: Callable[[], list[dict[str, Any]]], value: str) -> None:
+def test_no_warning_otherwise(function_logs: Logs, value: str) -> None:
     tokens, _ = source(value)
 
     tokens.get()
 
-    assert warnings(logs()) == []
+    assert warnings(function_logs()) == []
 
 
-def test_one_warning_per_read_of_the_secret_not_per_call(logs: Callable[[], list[dict[str, Any]]]) -> None:
+def test_one_warning_per_read_of_the_secret_not_per_call(
+    function_logs: Logs,
+) -> None:
     tokens, provider = source(secret("2026-11-27T02:10:00Z"))
 
     for _ in range(5):
         tokens.get()
-    assert len(warnings(logs())) == 1
+    assert len(warnings(function_logs())) == 1
 
     provider.read_again()
     tokens.get(refresh=True)
     tokens.get()
-    assert len(warnings(logs())) == 2
+    assert len(warnings(function_logs())) == 2
 
 
 def test_an_expiry_that_is_not_a_time_is_a_warning_of_its_own(
-    logs: Callable[[], list[dict[str, Any]]],
+    function_logs: Logs,
 ) -> None:
     tokens, _ = source(secret("tomorrow morning"))
 
     assert tokens.get() == TOKEN
 
-    [warning] = warnings(logs())
+    [warning] = warnings(function_logs())
     assert warning["message"] == "the token secret's expires_at is not an ISO-8601 time"
     assert warning["token_expires_at"] == "tomorrow morning"
 
