@@ -1,5 +1,5 @@
 """The fake GES's side of the restore tests: a fake OBS, imports from it, backup deletes, the persistence
-edition and the backup quota (local/fake_ges.py registers the routes and holds one `FakeObs`).
+edition and the backup quota (local/fake_ges/ routes the requests here and holds one `FakeObs`).
 
 * The fake OBS holds what each export job that succeeded wrote at its export path: the graph and the
   backup it exported. It follows the export job (`follow_export`): the path holds the backup while the
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local.fake_ges import FakeGes, _Job
+    from local.fake_ges.fake import FakeGes
+    from local.fake_ges.jobs import Job
 
 Json = dict[str, Any]
 Reply = tuple[int, Json]
@@ -69,11 +70,11 @@ class FakeObs:
         with self._lock:
             return self._written.get(_directory(path))
 
-    def follow_export(self, job: _Job, graph_id: str, body: Json) -> None:
+    def follow_export(self, job: Job, graph_id: str, body: Json) -> None:
         """Have the path hold the export while `job` (an export job just started) is `success`."""
         path, backup_id = _directory(str(body["export_path"])), str(body["backup_id"])
 
-        def on_status(job: _Job) -> None:
+        def on_status(job: Job) -> None:
             with self._lock:
                 if job.fields["status"] == "success":
                     self._written[path] = Written(job.project_id, graph_id, backup_id, job.fields["job_id"])
@@ -83,14 +84,14 @@ class FakeObs:
         job.on_status = on_status
         on_status(job)
 
-    # -- the routes (called by FakeGes._dispatch) --------------------------------------------------
+    # -- the routes (called by local/fake_ges/routes.py) --------------------------------------------------
     def import_backup(self, fake: FakeGes, project_id: str, graph_id: str, body: object) -> Reply:
-        from local.fake_ges import _Job
+        from local.fake_ges.jobs import Job
 
         if not isinstance(body, dict):
             return fake._error(400, "GES.7016", "Request body or header invalid")
         with fake._lock:
-            graph = fake._graph(project_id, graph_id)
+            graph = fake._graphs.get(project_id, graph_id)
             if graph is None:
                 return fake._no_graph()
             refusal = self._refusal(fake, graph, body)
@@ -99,7 +100,7 @@ class FakeObs:
             path = _directory(body["import_path"])
             holds = self.written(path) is not None
             script = self.import_script if holds else ("failed",)
-            job = _Job.start(project_id, graph.name, script)
+            job = Job.start(project_id, graph.name, script)
             job.fields["job_name"] = "ImportBackup"
             if not holds:
                 job.restart(("failed",), f"{IMPORT_FAIL_REASON} ({path})")
@@ -107,7 +108,7 @@ class FakeObs:
 
             added: list[bool] = []
 
-            def on_status(job: _Job) -> None:  # called with the fake's lock held (a status call)
+            def on_status(job: Job) -> None:  # called with the fake's lock held (a status call)
                 if job.fields["status"] == "success" and not added:
                     added.append(True)
                     _add_imported(graph.backups, graph.name, graph_id)
@@ -118,7 +119,7 @@ class FakeObs:
 
     def delete_backup(self, fake: FakeGes, project_id: str, graph_id: str, backup_id: str) -> Reply:
         with fake._lock:
-            graph = fake._graph(project_id, graph_id)
+            graph = fake._graphs.get(project_id, graph_id)
             if graph is None:
                 return fake._no_graph()
             if graph.backups.pop(backup_id, None) is None:
@@ -147,26 +148,26 @@ def make_persistence(fake: FakeGes, project_id: str, graph_id: str) -> None:
     """The graph (created if needed) becomes of the persistence edition: listed with that product_type,
     refusing imports."""
     with fake._lock:
-        fake._ensure_graph(project_id, graph_id).product_type = PERSISTENCE
+        fake._graphs.ensure(project_id, graph_id).product_type = PERSISTENCE
 
 
 def imported_backups(fake: FakeGes, project_id: str, graph_id: str) -> list[Json]:
     """The graph's backups that an import added (backup_method import)."""
     with fake._lock:
-        graph = fake._graph(project_id, graph_id)
+        graph = fake._graphs.get(project_id, graph_id)
         backups = list(graph.backups.values()) if graph is not None else []
     return [dict(backup) for backup in backups if backup.get("backup_method") == "import"]
 
 
 def _add_imported(backups: dict[str, Json], graph_name: str, graph_id: str) -> None:
-    from local.fake_ges import _backup_name, _utc
+    from local.fake_ges.graphs import backup_name, utc
 
     now = int(time.time() * 1000)
     backup_id = str(uuid.uuid4())
     backups[backup_id] = {
-        "id": backup_id, "name": _backup_name(graph_name, now, "manual"), "backup_method": "import",
-        "graph_id": graph_id, "status": "success", "start_timestamp": now, "start_time": _utc(now),
-        "end_timestamp": now, "end_time": _utc(now), "size": 100 + len(backups), "duration": 0,
+        "id": backup_id, "name": backup_name(graph_name, now, "manual"), "backup_method": "import",
+        "graph_id": graph_id, "status": "success", "start_timestamp": now, "start_time": utc(now),
+        "end_timestamp": now, "end_time": utc(now), "size": 100 + len(backups), "duration": 0,
         "encrypted": False,
     }  # fmt: skip
 
