@@ -20,6 +20,7 @@ import ssl
 import struct
 import threading
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, Self, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
@@ -237,3 +238,14 @@ class FakeHandler(BaseHTTPRequestHandler, Generic[F]):
                 self.wfile.write(raw[index : index + 1])
         except OSError:  # the client gave up
             self.close_connection = True
+
+
+def serve_until_interrupted(fake: ServedFake, describe: Callable[[], list[str]]) -> None:
+    """A fake's command line: start it, print what ``describe`` says of it (running, so with its url),
+    and serve until Ctrl-C."""
+    with fake:
+        print(*describe(), sep="\n", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping")

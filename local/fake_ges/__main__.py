@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 
 from local.fake_ges.fake import FakeGes
 from local.fake_ges.seed import SAMPLE_PROJECT_ID, describe_seed, seed_sample_graphs
+from local.fake_http import serve_until_interrupted
 
 
 def write_token(path: str, token: str) -> None:
@@ -30,21 +30,23 @@ def main(argv: list[str] | None = None) -> None:
     seed_sample_graphs(fake)
     if args.token_file:
         write_token(args.token_file, fake.token)
-    with fake:
-        print(f"fake GES listening on {fake.url} (token: {len(fake.token)} characters)")
-        print(*describe_seed(fake), sep="\n")
-        print("environment for a handler pointed at it:")
-        print(f"GES_ENDPOINT={fake.url}")
-        print(f"GES_PROJECT_ID={SAMPLE_PROJECT_ID}")
+
+    def describe() -> list[str]:
         if args.token_file:
-            print(f"The token is in the token file {args.token_file} (mode 0600); it is never printed.")
+            where = f"The token is in the token file {args.token_file} (mode 0600); it is never printed."
         else:
-            print("The token is written nowhere: give --token-file to have it in a file.")
-        print("Ctrl-C stops it.", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopping")
+            where = "The token is written nowhere: give --token-file to have it in a file."
+        return [
+            f"fake GES listening on {fake.url} (token: {len(fake.token)} characters)",
+            *describe_seed(fake),
+            "environment for a handler pointed at it:",
+            f"GES_ENDPOINT={fake.url}",
+            f"GES_PROJECT_ID={SAMPLE_PROJECT_ID}",
+            where,
+            "Ctrl-C stops it.",
+        ]
+
+    serve_until_interrupted(fake, describe)
 
 
 if __name__ == "__main__":
