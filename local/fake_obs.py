@@ -25,10 +25,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from local.fake_ges.fake import FakeGes
+    from local.fake_ges.graphs import Graph
     from local.fake_ges.jobs import Job
 
 Json = dict[str, Any]
@@ -84,38 +86,34 @@ class FakeObs:
         job.on_status = on_status
         on_status(job)
 
-    # -- the routes (called by local/fake_ges/routes.py) --------------------------------------------------
+    # -- the routes (called by local/fake_ges/routes.py) ---------------------------------------
     def import_backup(self, fake: FakeGes, project_id: str, graph_id: str, body: object) -> Reply:
+        refusal, start = partial(self._refusal, fake), partial(self._start, fake, project_id)
+        return fake._acting_on_graph(project_id, graph_id, body, refusal, start)
+
+    def _start(self, fake: FakeGes, project_id: str, graph: Graph, body: Json) -> Reply:
+        """The import job. The fake's lock is held."""
         from local.fake_ges.jobs import Job
 
-        if not isinstance(body, dict):
-            return fake._error(400, "GES.7016", "Request body or header invalid")
-        with fake._lock:
-            graph = fake._graphs.get(project_id, graph_id)
-            if graph is None:
-                return fake._no_graph()
-            refusal = self._refusal(fake, graph, body)
-            if refusal is not None:
-                return refusal
-            path = _directory(body["import_path"])
-            holds = self.written(path) is not None
-            script = self.import_script if holds else ("failed",)
-            job = Job.start(project_id, graph.name, script)
-            job.fields["job_name"] = "ImportBackup"
-            if not holds:
-                job.restart(("failed",), f"{IMPORT_FAIL_REASON} ({path})")
-            fake._jobs[job.fields["job_id"]] = job
+        path = _directory(body["import_path"])
+        holds = self.written(path) is not None
+        script = self.import_script if holds else ("failed",)
+        job = Job.start(project_id, graph.name, script)
+        job.fields["job_name"] = "ImportBackup"
+        if not holds:
+            job.restart(("failed",), f"{IMPORT_FAIL_REASON} ({path})")
+        fake._jobs[job.fields["job_id"]] = job
 
-            added: list[bool] = []
+        added: list[bool] = []
 
-            def on_status(job: Job) -> None:  # called with the fake's lock held (a status call)
-                if job.fields["status"] == "success" and not added:
-                    added.append(True)
-                    _add_imported(graph.backups, graph.name, graph_id)
+        def on_status(job: Job) -> None:  # called with the fake's lock held (a status call)
+            if job.fields["status"] == "success" and not added:
+                added.append(True)
+                _add_imported(graph.backups, graph.name, graph.id)
 
-            job.on_status = on_status
-            on_status(job)
-            return 200, {"job_id": job.fields["job_id"]}
+        job.on_status = on_status
+        on_status(job)
+        return 200, {"job_id": job.fields["job_id"]}
 
     def delete_backup(self, fake: FakeGes, project_id: str, graph_id: str, backup_id: str) -> Reply:
         with fake._lock:
@@ -126,7 +124,7 @@ class FakeObs:
                 return fake._error(400, "GES.7024", "The graph backup does not exist or has been deleted.")
             return 200, {}
 
-    def _refusal(self, fake: FakeGes, graph: Any, body: Json) -> Reply | None:
+    def _refusal(self, fake: FakeGes, graph: Graph, body: Json) -> Reply | None:
         """Why GES refuses this import; None when it accepts it. The fake's lock is held."""
         value = body.get("import_path")
         if value is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from local.fake_ges.errors import error_body, fault_body
 from local.fake_ges.faults import Call, Fault, FaultedFake, FaultQueue
-from local.fake_ges.graphs import Graphs, now
+from local.fake_ges.graphs import Graph, Graphs, now
 from local.fake_ges.handler import GesHandler
 from local.fake_ges.jobs import DEFAULT_FAIL_REASON, DEFAULT_JOB_SCRIPT, JOB_TIME_STYLES, Job, job_script
 from local.fake_ges.routes import ROUTES
@@ -249,6 +249,24 @@ class FakeGes(ServedFake, TokenChecks, FaultedFake):
     # -- answers (routes.py, handler.py, fake_obs.py) ----------------------------------------
     def _error(self, status: int, code: str, message: str) -> Reply:
         return status, error_body(code, message, self._error_style)
+
+    def _acting_on_graph(
+        self,
+        project_id: str,
+        graph_id: str,
+        body: object,
+        refusal: Callable[[Graph, Json], Reply | None],
+        act: Callable[[Graph, Json], Reply],
+    ) -> Reply:
+        """GES's answer to a request that acts on a graph with a body (an export, an import): 400 for a
+        body that is no object; then, with the lock held, no graph, else `refusal`'s answer, else `act`'s."""
+        if not isinstance(body, dict):
+            return self._error(400, "GES.7016", "Request body or header invalid")
+        with self._lock:
+            graph = self._graphs.get(project_id, graph_id)
+            if graph is None:
+                return self._no_graph()
+            return refusal(graph, body) or act(graph, body)
 
     def _no_graph(self) -> Reply:
         return self._error(400, "GES.7000", "The graph does not exist or has been deleted.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -58,20 +59,14 @@ def dispatch(
 
 
 def _export(fake: FakeGes, project_id: str, graph_id: str, body: object) -> Reply:
-    if not isinstance(body, dict):
-        return fake._error(400, "GES.7016", "Request body or header invalid")
-    with fake._lock:
-        graph = fake._graphs.get(project_id, graph_id)
-        if graph is None:
-            return fake._no_graph()
-        refusal = _export_refusal(fake, graph, body)
-        if refusal is not None:
-            return refusal
+    def start(graph: Graph, body: Json) -> Reply:
         job = Job.start(project_id, graph.name, fake._job_script)
         fake._jobs[job.fields["job_id"]] = job
         fake._exported.add(body["export_path"])
         fake.obs.follow_export(job, graph_id, body)
         return 200, {"job_id": job.fields["job_id"]}
+
+    return fake._acting_on_graph(project_id, graph_id, body, partial(_export_refusal, fake), start)
 
 
 def _export_refusal(fake: FakeGes, graph: Graph, body: dict[str, Any]) -> Reply | None:
