@@ -58,11 +58,12 @@ def load_handler(variant: str, paths: list[str]) -> Handler:
 
 
 def check(result: object) -> None:
-    """A measurement of an error path would be worthless: every export must have succeeded."""
+    """A measurement of an error path would be worthless: every export (or import) must have started."""
     ok = isinstance(result, dict) and (
         "job_id" in result
         or result.get("batchItemFailures") == []
         or all("job_id" in entry for entry in result.get("exports") or [{}])
+        or all("job_id" in test for test in result.get("restore_tests") or [{}])  # the restore tester
     )
     if not ok:
         raise SystemExit(f"bench: the handler did not succeed: {result!r:.500}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.cold_start import STEPS
 from bench.latency import BATCHES as BATCHES_SHOWN
+from bench.restore import TIMED as _TIMED
 
 COMMAND = "make bench"
 GOAL_RATIO = 1.3
@@ -68,6 +69,8 @@ def summary(results: dict[str, Any]) -> str:
         *_round_trip_table(results["round_trips"]),
         "",
         *_tracking_table(results["tracking"], results["warm"]),
+        "",
+        *restore_table(results["restore"]),
         "",
         *_package_table(results["package"]),
     ]
@@ -220,6 +223,39 @@ def _tracking_table(tracking: dict[str, Any], warm: dict[str, dict[str, float]])
         "",
         *_table(("tracker", "AWS requests by action", "AWS requests"), rows, {2}),
     ]
+
+
+def restore_table(restore: dict[str, Any]) -> list[str]:
+    """The restore tester (bench/restore.py): a `"*"` test's time, and a test's requests beside the
+    baseline's."""
+    every = restore["all_graphs"]
+    ours, one = every["ours"], every["ours_one_at_a_time"]
+    rows = []
+    for scenario, counts in restore["requests"]["ours"].items():
+        baseline = restore["requests"]["baseline"][scenario]
+        ours_aws, base_aws = sum(counts["aws"].values()), sum(baseline["aws"].values())
+        by_action = _by_action(counts["aws"])
+        if baseline["aws"] != counts["aws"]:
+            by_action += f"; baseline: {_by_action(baseline['aws'])}"
+        rows.append((scenario, by_action, str(ours_aws), str(base_aws), _ratio(ours_aws, base_aws),
+                     f"{counts['ges']} / {baseline['ges']}"))  # fmt: skip
+    return [
+        f"The restore tester (bench/restore.py): a `\"*\"` restore test over {every['graphs']} graphs, the "
+        f"fake GES answering every call in {_ms(every['latency_ms'])}, takes {_ms(ours['ms'])} at "
+        f"GES_CONCURRENCY {every['concurrency']} ({_ratio(ours['ms'], every['ideal_ms'])} the ideal "
+        f"{_ms(every['ideal_ms'])}: the graph list, then ceil(2 x {every['graphs']} / "
+        f"{every['concurrency']}) rounds of one backup list or import per graph, what the GES calls alone "
+        f"take) and {_ms(one['ms'])} at GES_CONCURRENCY 1; {ours['ges_calls']:.0f} GES calls, median of "
+        f"{_TIMED} tests, warm. A restore "
+        "test's requests, ours beside a bare boto3/requests baseline making the same calls "
+        "(bench/baseline_restore.py; Lambda's receive and delete not counted):",
+        "",
+        *_table(
+            ("restore test", "ours: AWS requests by action", "AWS ours", "AWS baseline", "ratio",
+             "GES calls ours / baseline"),
+            rows, {2, 3, 4},
+        ),
+    ]  # fmt: skip
 
 
 def _by_action(counts: dict[str, int]) -> str:

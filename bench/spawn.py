@@ -35,6 +35,7 @@ SOURCE = Layout(
         "ours": [ROOT / "functions" / "export_backup", ROOT / "layers"],
         "baseline": [ROOT / "bench"],
         "tracker": [ROOT / "functions" / "track_export", ROOT / "layers"],
+        "tester": [ROOT / "functions" / "test_restore", ROOT / "layers"],
     },
 )
 # `sam build`'s output, as on Lambda: /opt is read-only, so nothing the layer lacks is cached (-B).
