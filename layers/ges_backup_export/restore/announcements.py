@@ -62,7 +62,8 @@ class TestRecords:
             expires_after_seconds=ANNOUNCED_TTL_SECONDS,
         )
         self._steps = {
-            name: self._once(table_name, client, name) for name in ("restore-cleanup", "restore-event")
+            name: self._once(table_name, client, name)
+            for name in ("restore-choice", "restore-cleanup", "restore-event")
         }
 
     def _once(self, table_name: str, client: DynamoDBClient, name: str) -> Callable[..., Any]:
@@ -76,6 +77,20 @@ class TestRecords:
 
     def register_lambda_context(self, context: LambdaContext) -> None:
         self._config.register_lambda_context(context)
+
+    def choice_once(self, tick: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """`action()`'s result (the export a tick tests on a graph) the first time for `tick` (the graph and
+        the tick's time), the stored one afterwards: a retry of the tick tests the same export even when the
+        history has grown meanwhile (the tracker records an export minutes after its job ended)."""
+        result, _ = ran_once(
+            lambda keep: guarded(
+                lambda: self._steps["restore-choice"](key={"test": tick}, action=keep), _IN_PROGRESS
+            ),
+            action,
+            note="a retry of this tick waits until this invocation's lock expires",
+            extra={"test": tick},
+        )
+        return cast(dict[str, Any], result)
 
     def cleanup_once(self, test: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """`action()`'s result the first time for the test, the stored one afterwards."""

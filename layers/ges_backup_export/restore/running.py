@@ -33,11 +33,12 @@ class RunningImports:
         self._client = client
         self._hold = hold_seconds + MARGIN_SECONDS
 
-    def claim(self, project_id: str, graph_id: str, test: str) -> str | None:
-        """Claim the graph for `test`; None when claimed, else the test that holds it."""
+    def claim(self, project_id: str, graph_id: str, test: str) -> tuple[str | None, bool]:
+        """Claim the graph for `test`: (None, whether this call took it rather than found it the test's own
+        already), or (the test that holds it, False)."""
         now = int(time.time())
         try:
-            self._client.put_item(
+            answer = self._client.put_item(
                 TableName=self._table,
                 Item={
                     "id": {"S": _key(project_id, graph_id)},
@@ -47,15 +48,18 @@ class RunningImports:
                 ConditionExpression="attribute_not_exists(id) OR expiration < :now OR test = :test",
                 ExpressionAttributeValues={":now": {"N": str(now)}, ":test": {"S": test}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnValues="ALL_OLD",
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise DependencyUnavailable(f"the idempotency table failed: {error}") from None
             item: dict[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
-            return str(item.get("test", {}).get("S", "another test"))
+            return str(item.get("test", {}).get("S", "another test")), False
         except BotoCoreError as error:
             raise DependencyUnavailable(f"the idempotency table failed: {error}") from None
-        return None
+        old = answer.get("Attributes") or {}
+        held = old.get("test", {}).get("S") == test and int(old.get("expiration", {}).get("N", "0")) >= now
+        return None, not held
 
     def release(self, project_id: str, graph_id: str, test: str) -> None:
         """Give the graph back, if `test` still holds it. Best effort: a claim left behind expires."""

@@ -55,6 +55,7 @@ def _build(settings: RestoreSettings) -> RestoreRuntime:
         History(settings.history_table_name, dynamodb),
         running,
         announcer,
+        tests,
         queue,
         default_project_id=settings.ges_project_id,
         window_days=settings.window_days,

@@ -6,10 +6,10 @@ GES_CONCURRENCY calls to GES at a time):
 
 1. a persistence-edition graph (`product_type` `Persistence`, into which GES imports nothing) is skipped and
    logged, never a failure; so is one whose previous test's import is still being followed (running.py);
-2. one export is chosen from the history (history.py) whose job ended within RESTORE_TEST_WINDOW_DAYS
-   before the tick: the newest (`latest`), or one drawn at random with a generator seeded by the project,
-   the graph and the tick, so that every retry of one tick draws the same export. None: a failed test
-   saying there is nothing to restore;
+2. one export is chosen (choice.py) from the history (history.py) whose job ended within
+   RESTORE_TEST_WINDOW_DAYS before the tick: the newest (`latest`), or one drawn at random; the choice is
+   kept, so that every retry of one tick tests the same export. None: a failed test saying there is
+   nothing to restore;
 3. the graph's backups are listed (the one the import adds will be the one not among them), and the import
    is POSTed once: the export records' deduplication (deduplication.ExportRecords) holds it to one POST per
    identity (project, graph, import path, and `import-<tick>` as its backup id), remembers an unknown
@@ -23,8 +23,6 @@ own; its backup is kept unless `keep` is false.
 
 from __future__ import annotations
 
-import hashlib
-import random
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
@@ -50,9 +48,10 @@ from ges_backup_export.export.deduplication import (
 )
 from ges_backup_export.ges.client import GesClient
 from ges_backup_export.ges.turns import Turn
-from ges_backup_export.restore.announcements import RestoreAnnouncer
+from ges_backup_export.restore.announcements import RestoreAnnouncer, TestRecords
+from ges_backup_export.restore.choice import ExportChoice
 from ges_backup_export.restore.errors import ImportInProgress, ImportOutcomeUnknown
-from ges_backup_export.restore.history import History, HistoryEntry
+from ges_backup_export.restore.history import History
 from ges_backup_export.restore.imports import (
     as_import,
     digest,
@@ -69,7 +68,7 @@ from ges_backup_export.restore.messages import (
     RestoreDetail,
     RestoreInfo,
 )
-from ges_backup_export.restore.request import LATEST, ImportRequest, RestoreTestRequest, parse_event
+from ges_backup_export.restore.request import ImportRequest, RestoreTestRequest, parse_event
 from ges_backup_export.restore.running import RunningImports
 
 MAX_LISTED_BACKUPS = 1000  # ids kept from the list before an import (a record and a message must stay small)
@@ -83,6 +82,7 @@ class Tester:
         history: History,
         running: RunningImports,
         announcer: RestoreAnnouncer,
+        tests: TestRecords,
         follow_ups: SqsQueue,
         *,
         default_project_id: str | None,
@@ -92,9 +92,9 @@ class Tester:
     ) -> None:
         self._ges = ges
         self._records = records
-        self._history = history
         self._running = running
         self._announcer = announcer
+        self._choice = ExportChoice(history, tests, window_days)
         self._follow_ups = follow_ups
         self._default_project_id = default_project_id
         self._window = timedelta(days=window_days)
@@ -143,7 +143,7 @@ class Tester:
             if skipped is not None:
                 logger.warning("restore test skipped", extra={"reason": skipped})
                 return {"graph_id": graph_id, "outcome": "skipped", "reason": skipped}
-            chosen = self._choose(project_id, graph_id, request)
+            chosen = self._choice.choose(project_id, graph_id, request)
             if chosen is None:
                 return self._nothing_to_restore(project_id, graph_id, request)
             info: RestoreInfo = {
@@ -157,16 +157,6 @@ class Tester:
             return error.naming_graph(graph_id) if request.graph_id == ALL_GRAPHS else error
         finally:
             logger.thread_safe_remove_keys(["graph_id"])
-
-    def _choose(self, project_id: str, graph_id: str, request: RestoreTestRequest) -> HistoryEntry | None:
-        """The export to test: the newest in the window, or one drawn at random (the same on every retry)."""
-        entries = self._history.within(project_id, graph_id, request.tick - self._window, request.tick)
-        if not entries:
-            return None
-        if request.selection == LATEST:
-            return entries[-1]
-        seed = hashlib.sha256(f"{project_id}#{graph_id}#{format_time(request.tick)}".encode()).hexdigest()
-        return random.Random(seed).choice(entries)  # noqa: S311 - a draw that repeats, not a secret
 
     def _nothing_to_restore(
         self, project_id: str, graph_id: str, request: RestoreTestRequest
@@ -204,7 +194,7 @@ class Tester:
         """Claim the graph, list its backups, import once, hand the job to the follow-up queue."""
         info = details["restore"]
         project_id, graph_id = details["project_id"], details["graph_id"]
-        holder = self._running.claim(project_id, graph_id, info["test"])
+        holder, taken_here = self._running.claim(project_id, graph_id, info["test"])
         if holder is not None:
             reason = f"graph {graph_id}'s previous import (test {holder}) is still being followed"
             if info["kind"] == "import":
@@ -224,7 +214,8 @@ class Tester:
         except ExportOutcomeUnknown as error:  # an abandoned lock: the import may have been sent
             raise ImportOutcomeUnknown(as_import(error.message)) from None
         except ExportError:
-            self._running.release(project_id, graph_id, info["test"])
+            if taken_here:  # a retry of the test gives back no claim it found (its import may be running)
+                self._running.release(project_id, graph_id, info["test"])
             raise
         return self._outcome(details, outcome, started_here)
 

@@ -5,6 +5,7 @@ input, metrics, and no token in anything it prints."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from local.aws import Stack
 from local.fake_ges import FakeGes, Fault
 from local.fake_obs import imported_backups, make_persistence
 from tests.restore_stand_ins import DEAD_LETTERS, RestoreTester, seed_export
-from tests.stand_ins import PROJECT
+from tests.stand_ins import PROJECT, wait_for
 from tests.tracker_stand_ins import metric_values
 
 PASSED = "GES Backup Restore Test Passed"
@@ -71,6 +72,46 @@ def test_random_draws_the_same_export_on_every_retry_of_one_tick_and_imports_it_
     assert (again["outcome"], again["import_path"], again["job_id"]) == (
         "duplicate", first["import_path"], first["job_id"]
     )  # fmt: skip
+    assert len(imports(ges)) == 1
+
+
+def test_a_retried_tick_tests_the_export_it_chose_first_though_a_newer_one_was_recorded_since(
+    stack: Stack, ges: FakeGes, tester: RestoreTester
+) -> None:
+    """The tracker records an export minutes after its job ended: a retry of the tick that found it would
+    choose it (the newest before the tick) and import a second export for one tick."""
+    tick = datetime.now(UTC) - timedelta(minutes=10)
+    seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/older/", ended=tick - timedelta(hours=2))
+    event = {"graph_id": "movies", "scheduled_time": stamp(tick)}
+    first = tester.invoke(event)["restore_tests"][0]
+    tester.drain()  # the first test ends: its event is put and the graph is free again
+    seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/newer/", ended=tick - timedelta(hours=1))
+
+    again = tester.invoke(event)["restore_tests"][0]
+
+    assert first["import_path"] == again["import_path"] == "ges-backups/movies/older/"
+    assert again["outcome"] == "duplicate"
+    assert len(imports(ges)) == 1
+
+
+def test_a_duplicate_run_of_a_test_leaves_the_graph_claimed_while_the_first_run_imports(
+    stack: Stack, ges: FakeGes, tester: RestoreTester
+) -> None:
+    """A second delivery of a tick meets the first one's import lock (in progress): it must not give the
+    graph back, or another test could import into it while the first import runs."""
+    tick = datetime.now(UTC) - timedelta(minutes=10)
+    seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/1/", ended=tick - timedelta(hours=1))
+    ges.inject(Fault.slow(2.0), route="import_backup")  # the first run's import takes its time
+    event = {"graph_id": "movies", "scheduled_time": stamp(tick)}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(tester.invoke, event)
+        wait_for(lambda: len(imports(ges)) == 1, timeout=30)
+        duplicate = tester.invoke_failing(event)
+        other = tester.invoke({**event, "scheduled_time": stamp(tick + timedelta(minutes=1))})
+        assert first.result()["restore_tests"][0]["outcome"] == "started"
+
+    assert duplicate.code == "ExportInProgress"
+    assert other["restore_tests"][0]["outcome"] == "skipped"  # the graph is still the first test's
     assert len(imports(ges)) == 1
 
 
