@@ -40,6 +40,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -574,6 +575,128 @@ def tls_ges(ges: FakeGes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         yield fake
 
 
+RestoreKey = tuple[str, str, bool]  # restore_key: a restore test as the soak tells them apart
+
+
+@dataclass(frozen=True)
+class ExportTally:
+    """What became of the soak's export requests and their jobs, counted from what the run left: the
+    downstream queue, the dead-letter queue, GES's calls and the events a rule caught."""
+
+    delivered: Counter[str]
+    dead: dict[str, str | None]
+    stranded: dict[str, str | None]
+    lost: list[str]
+    duplicate_exports: int
+    sent_twice: list[str]
+    injected: list[str]
+    events: list[dict[str, Any]]
+    untracked: list[str]
+    unexpected: list[str]
+    unanswered: int
+
+    @classmethod
+    def of(
+        cls,
+        function: Function,
+        ges: FakeGes,
+        aws: AwsProxy,
+        downstream: list[dict[str, Any]],
+        caught_events: list[dict[str, Any]],
+        expected_paths: list[str],
+        poisoned: dict[str, str],
+        unknown_targets: dict[str, list[str]],
+    ) -> ExportTally:
+        jobs = {message["export_path"]: message["job_id"] for message in downstream}
+        delivered = Counter(message["export_path"] for message in downstream)
+        accepted = Counter(
+            call.body["export_path"]
+            for call in ges.export_calls
+            if call.status == 200 and isinstance(call.body, dict)
+        )
+        dead = {
+            message.raw_body: message.attributes.get("error_code")
+            for message in function.take("InputDeadLetterQueue")
+        }
+        stranded = {
+            json.loads(body)["export_path"]: code for body, code in dead.items() if body not in poisoned
+        }
+        lost = [path for path in expected_paths if not delivered[path] and path not in stranded]
+        lost += [body for body in poisoned if body not in dead]
+        events = [event for event in caught_events if event["detail-type"].startswith(EXPORT_EVENT)]
+        announced = Counter(event["detail"]["job_id"] for event in events)
+        unanswered = {detail["job_id"] for detail in unanswered_puts(aws)}
+        return cls(
+            delivered=delivered,
+            dead=dead,
+            stranded=stranded,
+            lost=lost,
+            duplicate_exports=sum(count - 1 for count in accepted.values()),
+            sent_twice=[path for path in expected_paths if posted(ges, path) > 1],
+            injected=[path for paths in unknown_targets.values() for path in paths],
+            events=events,
+            untracked=[job for job in jobs.values() if not announced_once(announced[job], job in unanswered)],
+            unexpected=[job for job in announced if job not in jobs.values()],
+            unanswered=len(unanswered),
+        )
+
+    def record(self, messages: int) -> None:
+        """Into the reliability table (docs/reliability.md)."""
+        reliability.add("soak_messages", messages)
+        reliability.add("soak_lost", len(self.lost))
+        reliability.add("duplicate_exports", self.duplicate_exports + len(self.sent_twice))
+        reliability.add("soak_unknown_outcomes", len(self.injected))
+        reliability.add("soak_untracked", len(self.untracked) + len(self.unexpected))
+
+
+@dataclass(frozen=True)
+class RestoreTally:
+    """What became of the restore tests run beside the exports: their events, and GES's import jobs."""
+
+    tests: dict[RestoreKey, str]
+    events: list[dict[str, Any]]
+    unended: list[RestoreKey]
+    started_imports: dict[str, list[Any]]
+    duplicate_imports: int
+    imported_twice: list[str]
+
+    @property
+    def imports(self) -> int:
+        return sum(len(started) for started in self.started_imports.values())
+
+    @classmethod
+    def of(
+        cls, restore: RestoreSoak, ges: FakeGes, aws: AwsProxy, caught_events: list[dict[str, Any]]
+    ) -> RestoreTally:
+        tests = restore.expected()
+        events = [event for event in caught_events if event["detail-type"].startswith(RESTORE_EVENT)]
+        announced = Counter(restore_key(event["detail"]) for event in events)
+        unanswered = {restore_key(detail) for detail in unanswered_puts(aws, RESTORE_EVENT)}
+        unended = [test for test in tests if not announced_once(announced[test], test in unanswered)]
+        unended += [test for test in announced if test not in tests]
+        started_imports = import_jobs(ges)
+        # Each graph is imported into by one test only: its import requests that may have started it, but
+        # for one a person settled as not started (its tick then imported again, as the runbook says).
+        imported_twice = [
+            graph_id
+            for graph_id, count in posted_imports(ges).items()
+            if count - (restore.settled.get(graph_id) == "not-started") > 1
+        ]
+        return cls(
+            tests=tests,
+            events=events,
+            unended=unended,
+            started_imports=started_imports,
+            duplicate_imports=sum(len(started) - 1 for started in started_imports.values()),
+            imported_twice=imported_twice,
+        )
+
+    def record(self) -> None:
+        reliability.add("soak_restore_tests", len(self.tests))
+        reliability.add("duplicate_imports", self.duplicate_imports + len(self.imported_twice))
+        reliability.add("soak_restore_unended", len(self.unended))
+
+
 @pytest.mark.timeout(SOAK_SECONDS + TRACKING_SECONDS + 60)
 def test_soak_loses_nothing_and_exports_each_request_once(
     function: Function, tls_ges: FakeGes, aws: AwsProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -624,81 +747,38 @@ def test_soak_loses_nothing_and_exports_each_request_once(
         f"from {restore.started_at - began:.1f} s to {restored - began:.1f} s"
     )
 
-    delivered = Counter(message["export_path"] for message in downstream)
-    accepted = Counter(
-        call.body["export_path"]
-        for call in ges.export_calls
-        if call.status == 200 and isinstance(call.body, dict)
-    )
-    dead = {
-        message.raw_body: message.attributes.get("error_code")
-        for message in function.take("InputDeadLetterQueue")
-    }
-    stranded = {json.loads(body)["export_path"]: code for body, code in dead.items() if body not in poisoned}
-    lost = [path for path in expected_paths if not delivered[path] and path not in stranded]
-    lost += [body for body in poisoned if body not in dead]
-    duplicate_exports = sum(count - 1 for count in accepted.values())
-    sent_twice = [path for path in expected_paths if posted(ges, path) > 1]
-    injected = [path for paths in unknown_targets.values() for path in paths]
     caught_events = completion_events(caught)
-    events = [event for event in caught_events if event["detail-type"].startswith(EXPORT_EVENT)]
-    restore_events = [event for event in caught_events if event["detail-type"].startswith(RESTORE_EVENT)]
-    announced = Counter(event["detail"]["job_id"] for event in events)
-    unanswered = {detail["job_id"] for detail in unanswered_puts(aws)}
-    untracked = [
-        job_id for job_id in jobs.values() if not announced_once(announced[job_id], job_id in unanswered)
-    ]
-    unexpected = [job_id for job_id in announced if job_id not in jobs.values()]
-    reliability.add("soak_messages", len(bodies))
-    reliability.add("soak_lost", len(lost))
-    reliability.add("duplicate_exports", duplicate_exports + len(sent_twice))
-    reliability.add("soak_unknown_outcomes", len(injected))
-    reliability.add("soak_untracked", len(untracked) + len(unexpected))
-    restore_tests = restore.expected()
-    restore_announced = Counter(restore_key(event["detail"]) for event in restore_events)
-    restore_unanswered = {restore_key(detail) for detail in unanswered_puts(aws, RESTORE_EVENT)}
-    unended = [
-        test
-        for test in restore_tests
-        if not announced_once(restore_announced[test], test in restore_unanswered)
-    ]
-    unended += [test for test in restore_announced if test not in restore_tests]
-    started_imports = import_jobs(ges)
-    duplicate_imports = sum(len(started) - 1 for started in started_imports.values())
-    # Each graph is imported into by one test only: its import requests that may have started it, but for
-    # one a person settled as not started (its tick then imported again, as the runbook says).
-    imported_twice = [
-        graph_id
-        for graph_id, count in posted_imports(ges).items()
-        if count - (restore.settled.get(graph_id) == "not-started") > 1
-    ]
-    reliability.add("soak_restore_tests", len(restore_tests))
-    reliability.add("duplicate_imports", duplicate_imports + len(imported_twice))
-    reliability.add("soak_restore_unended", len(unended))
-    print(
-        f"soak: {len(jobs)} exports started, {len(events)} completion events, {settled} settled, "
-        f"{len(stranded)} dead-lettered as unknown, {len(unanswered)} jobs put without an answer in time; "
-        f"{len(restore_tests)} restore tests, {len(restore_events)} restore events, "
-        f"{sum(len(started) for started in started_imports.values())} imports, settled {restore.settled}, "
-        f"{len(restore.outcomes())} tick invocations"
+    exports = ExportTally.of(
+        function, ges, aws, downstream, caught_events, expected_paths, poisoned, unknown_targets
     )
-
-    assert lost == []
-    assert duplicate_exports == 0
-    assert sent_twice == [], "an export that may have started was sent to GES again"
+    restores = RestoreTally.of(restore, ges, aws, caught_events)
+    exports.record(len(bodies))
+    restores.record()
+    print(
+        f"soak: {len(jobs)} exports started, {len(exports.events)} completion events, {settled} settled, "
+        f"{len(exports.stranded)} dead-lettered as unknown, {exports.unanswered} jobs put without an answer "
+        f"in time; {len(restores.tests)} restore tests, {len(restores.events)} restore events, "
+        f"{restores.imports} imports, settled {restore.settled}, {len(restore.outcomes())} tick invocations"
+    )
+    assert exports.lost == []
+    assert exports.duplicate_exports == 0
+    assert exports.sent_twice == [], "an export that may have started was sent to GES again"
     # Each injected unknown outcome ends dead-lettered as unknown, sent to GES once, unless a killed
     # invocation held its lock before sending it (waiting for a GES slot): then its lock was found
     # abandoned, and it ends unknown without ever being sent. So may any export whose invocation was
     # killed around it, but no valid request ends dead-lettered for another reason.
-    assert {path for path in injected if stranded.get(path) != UNKNOWN} == set()
-    assert all(posted(ges, path) <= 1 for path in injected)
-    assert sum(posted(ges, path) for path in injected) >= len(injected) - POLLERS * BATCH_IN_FLIGHT
-    assert set(stranded.values()) <= {UNKNOWN}, "a valid request was dead-lettered (with this reason)"
-    assert set(delivered) | set(stranded) == set(expected_paths)
-    assert all(count == 1 for count in delivered.values()), "a job_id was sent downstream twice"
+    assert {path for path in exports.injected if exports.stranded.get(path) != UNKNOWN} == set()
+    assert all(posted(ges, path) <= 1 for path in exports.injected)
+    assert (
+        sum(posted(ges, path) for path in exports.injected)
+        >= len(exports.injected) - POLLERS * BATCH_IN_FLIGHT
+    )
+    assert set(exports.stranded.values()) <= {UNKNOWN}, "a valid request was dead-lettered (with this reason)"
+    assert set(exports.delivered) | set(exports.stranded) == set(expected_paths)
+    assert all(count == 1 for count in exports.delivered.values()), "a job_id was sent downstream twice"
     # A poison request that takes a lock (a valid request GES refuses) ends unknown instead of with GES's
     # refusal when a killed invocation held its lock: it may have been sent.
-    refused = {body: code for body, code in dead.items() if body in poisoned}
+    refused = {body: code for body, code in exports.dead.items() if body in poisoned}
     assert {body: code for body, code in refused.items() if code != poisoned[body]} == {
         body: UNKNOWN
         for body, code in refused.items()
@@ -706,9 +786,9 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     }
     # The tracker: every started export's job announced exactly once, and nothing else announced.
     assert tracker_codes == [0] * TRACKERS
-    assert untracked == [], "a started export's job has no completion event, or more than one"
-    assert unexpected == []
-    assert {event["detail-type"] for event in events} == {"GES Backup Export Succeeded"}
+    assert exports.untracked == [], "a started export's job has no completion event, or more than one"
+    assert exports.unexpected == []
+    assert {event["detail-type"] for event in exports.events} == {"GES Backup Export Succeeded"}
     assert function.take("TrackingDeadLetterQueue") == []
     # The restore tests beside them: GES started one import per test, none was sent again after it may have
     # started, each test ended with its one event (of the kind its fault makes it), nothing was lost.
@@ -716,11 +796,11 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     assert restore_codes == [0] * TESTER_ENVIRONMENTS
     assert restore.tick_codes == [0] * len(restore.tick_codes)
     assert [outcome for outcome in outcomes if outcome["outcome"] == "crash"] == []
-    assert duplicate_imports == 0, "GES started two imports for one restore test"
-    assert imported_twice == [], "an import that may have started was sent to GES again"
-    assert unended == [], "a restore test has no event, or more than one, or one it should not have"
-    assert {restore_key(event["detail"]): event["detail-type"] for event in restore_events} == restore_tests
-    assert set(started_imports) == {"movies", *SCRATCH_GRAPHS}
+    assert restores.duplicate_imports == 0, "GES started two imports for one restore test"
+    assert restores.imported_twice == [], "an import that may have started was sent to GES again"
+    assert restores.unended == [], "a restore test has no event, or more than one, or one it should not have"
+    assert {restore_key(event["detail"]): event["detail-type"] for event in restores.events} == restores.tests
+    assert set(restores.started_imports) == {"movies", *SCRATCH_GRAPHS}
     # Every tick ended well at last; the imports left unknown were left for a person, who settled them.
     done = {
         json.dumps(outcome["event"], sort_keys=True) for outcome in outcomes if outcome["outcome"] == "ok"
@@ -741,7 +821,7 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     # What each test imported was deleted, but for the refused delete: that backup is left, and named.
     (refused,) = [
         event["detail"]
-        for event in restore_events
+        for event in restores.events
         if restore_key(event["detail"])[0:2] == (REFUSED_DELETE, restore.target_tick)
     ]
     left = {graph_id: imported_backups(ges, PROJECT, graph_id) for graph_id in ("movies", *SCRATCH_GRAPHS)}
@@ -750,7 +830,7 @@ def test_soak_loses_nothing_and_exports_each_request_once(
     } == {REFUSED_DELETE: [refused["imported_backup_id"]]}
     assert refused["deleted"] is False
     assert all(
-        event["detail"]["deleted"] for event in restore_events if event["detail-type"] == RESTORE_PASSED
+        event["detail"]["deleted"] for event in restores.events if event["detail-type"] == RESTORE_PASSED
     )
     assert function.take(RESTORE_DEAD_LETTERS) == []
     assert ges.faults_fired
