@@ -200,12 +200,12 @@ def _every_graph(stand_ins: StandIns, graphs: int) -> dict[str, Any]:
 
 def main() -> None:
     """This step alone (`python -m bench.restore`): its figures and its part of the report, printed."""
-    from bench import report, stand_ins
+    from bench import report_tables, stand_ins
 
     with stand_ins.running() as stands:
         results = measure(stands)
     print(json.dumps(results, indent=2))
-    print("\n".join(report.restore_table(results)))
+    print("\n".join(report_tables.restore_table(results)))
 
 
 if __name__ == "__main__":
