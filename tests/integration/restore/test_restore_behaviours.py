@@ -370,9 +370,12 @@ def test_tests_count_in_the_restore_metrics_and_imports_by_hand_do_not(
 ) -> None:
     seed_export(stack, ges, PROJECT, "movies", "ges-backups/movies/1/")
     ges.add_graph(PROJECT, "empty")
-    now = stamp(datetime.now(UTC))
-    tester.invoke({"graph_id": "movies", "scheduled_time": now})
-    tester.invoke({"graph_id": "empty", "scheduled_time": now})
+    # A tick a minute ago: the import by hand (at the request's own time) is another import, not the
+    # test's (which it would be within the same second: same graph, path and time).
+    tick = stamp(datetime.now(UTC) - timedelta(minutes=1))
+    tester.invoke({"graph_id": "movies", "scheduled_time": tick})
+    tester.invoke({"graph_id": "empty", "scheduled_time": tick})
+    tester.drain()  # the test ends, and gives the graph back for the import by hand
     tester.invoke({"graph_id": "movies", "import_path": "ges-backups/movies/1/", "keep": False})
     tester.drain()
 
