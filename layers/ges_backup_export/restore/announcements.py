@@ -82,39 +82,40 @@ class TestRecords:
         """`action()`'s result (the export a tick tests on a graph) the first time for `tick` (the graph and
         the tick's time), the stored one afterwards: a retry of the tick tests the same export even when the
         history has grown meanwhile (the tracker records an export minutes after its job ended)."""
-        result, _ = ran_once(
-            lambda keep: guarded(
-                lambda: self._steps["restore-choice"](key={"test": tick}, action=keep), _IN_PROGRESS
-            ),
-            action,
-            note="a retry of this tick waits until this invocation's lock expires",
-            extra={"test": tick},
+        result, _ = self._step(
+            "restore-choice", tick, action, "a retry of this tick waits until this invocation's lock expires"
         )
         return cast(dict[str, Any], result)
 
     def cleanup_once(self, test: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """`action()`'s result the first time for the test, the stored one afterwards."""
-        result, _ = ran_once(
-            lambda keep: guarded(
-                lambda: self._steps["restore-cleanup"](key={"test": test}, action=keep), _IN_PROGRESS
-            ),
+        result, _ = self._step(
+            "restore-cleanup",
+            test,
             action,
-            note="a redelivery of this follow-up waits until this invocation's lock expires",
-            extra={"test": test},
+            "a redelivery of this follow-up waits until this invocation's lock expires",
         )
         return cast(dict[str, Any], result)
 
     def event_once(self, test: str, action: Callable[[], Any]) -> bool:
         """Run `action` (the put) unless it ran for the test before; whether this call ran it."""
-        _, ran_here = ran_once(
-            lambda keep: guarded(
-                lambda: self._steps["restore-event"](key={"test": test}, action=keep), _IN_PROGRESS
-            ),
+        _, ran_here = self._step(
+            "restore-event",
+            test,
             action,
-            note="a redelivery waits until this invocation's lock expires, and may put the event again",
-            extra={"test": test},
+            "a redelivery waits until this invocation's lock expires, and may put the event again",
         )
         return ran_here
+
+    def _step(self, name: str, test: str, action: Callable[[], Any], note: str) -> tuple[Any, bool]:
+        """`action()` under the step's lock for `test`: its result (or the stored one) and whether it ran
+        here; `note` says, when the table fails after the work, what a retry will do."""
+        return ran_once(
+            lambda keep: guarded(lambda: self._steps[name](key={"test": test}, action=keep), _IN_PROGRESS),
+            action,
+            note=note,
+            extra={"test": test},
+        )
 
 
 class RestoreAnnouncer:
