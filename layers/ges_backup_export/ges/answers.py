@@ -74,8 +74,8 @@ def _scalar(value: object, *, empty: bool = False) -> bool:
     return isinstance(value, str | int | float) and (empty or value != "")
 
 
-def unknown_outcome(problem: str) -> str:
-    return f"{problem.rstrip('.')}. The request was sent, so GES may have started the export"
+def unknown_outcome(problem: str, starts: str | None) -> str:
+    return f"{problem.rstrip('.')}. The request was sent, so GES may have started {starts}"
 
 
 def _int(value: object) -> int:

@@ -57,7 +57,12 @@ class Request:
     about: str  # what GES is asked about, as its refusal starts: "graph g (project p)"
     body: dict[str, str] | None = None
     params: dict[str, int] = field(default_factory=dict)
-    repeatable: bool = True  # whether sending it twice is harmless: reads are, the export is not
+    starts: str | None = None  # what a request that must never be sent twice may start: "the export"
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether sending it twice is harmless: reads and deletes are, an export or an import is not."""
+        return self.starts is None
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ class GesCalls(RetryingClient):
     def _unanswered(self, request: Request, problem: str) -> Retry:
         """The request may have reached GES but no answer came: fine to repeat a read, never an export."""
         if not request.repeatable:
-            raise ExportOutcomeUnknown(unknown_outcome(problem))
+            raise ExportOutcomeUnknown(unknown_outcome(problem, request.starts))
         return Retry(problem)
 
     def _result(self, request: Request, answer: Answer) -> dict[str, Any]:
@@ -196,7 +201,7 @@ class GesCalls(RetryingClient):
         if 200 <= answer.status < 300 and answer.body is not None:
             return answer.body
         if answer.status >= 500:  # only a non-repeatable request gets here with a 5xx
-            raise ExportOutcomeUnknown(unknown_outcome(self._problem(answer)))
+            raise ExportOutcomeUnknown(unknown_outcome(self._problem(answer), request.starts))
         code, message = self._error(answer)
         raise GesRefused(answer.status, code, message, about=request.about)
 

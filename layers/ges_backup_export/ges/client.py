@@ -23,16 +23,9 @@ class GesClient(GesCalls):
         path = f"{_graph_path(export.project_id, export.graph_id)}/backups/export"
         body = {"backup_id": export.backup_id, "export_path": export.export_path}
         request = Request(
-            "POST", path, _about(export.project_id, export.graph_id), body=body, repeatable=False
+            "POST", path, _about(export.project_id, export.graph_id), body=body, starts="the export"
         )
-        answer = self._call(request, deadline)
-        job_id = answer.get("job_id")
-        if not isinstance(job_id, str) or not job_id:
-            raise ExportOutcomeUnknown(
-                f"GES answered the export of backup {export.backup_id} without a job_id, "
-                "so it may have started the export"
-            )
-        return job_id
+        return _job_id(self._call(request, deadline), request, f"backup {export.backup_id}")
 
     def job_status(self, project_id: str, graph_id: str, job_id: str, deadline: Deadline) -> dict[str, Any]:
         """GES's view of one job (`status`, `begin_time`, `end_time`, `fail_reason`, ...); a job GES does
@@ -97,18 +90,8 @@ class GesClient(GesCalls):
         an import, and the caller remembers it (restore/tester.py)."""
         path = f"{_graph_path(project_id, graph_id)}/backups/import"
         body = {"import_path": import_path}
-        request = Request("POST", path, _about(project_id, graph_id), body=body, repeatable=False)
-        try:
-            answer = self._call(request, deadline)
-        except ExportOutcomeUnknown as error:
-            raise ExportOutcomeUnknown(error.message.replace("the export", "the import")) from None
-        job_id = answer.get("job_id")
-        if not isinstance(job_id, str) or not job_id:
-            raise ExportOutcomeUnknown(
-                f"GES answered the import of {import_path} without a job_id, so it may have started "
-                "the import"
-            )
-        return job_id
+        request = Request("POST", path, _about(project_id, graph_id), body=body, starts="the import")
+        return _job_id(self._call(request, deadline), request, import_path)
 
     def delete_backup(self, project_id: str, graph_id: str, backup_id: str, deadline: Deadline) -> None:
         """Delete one backup of the graph. Repeatable: a DELETE of a backup that is gone answers GES.7024
@@ -156,6 +139,17 @@ class GesClient(GesCalls):
 
 def _graph_path(project_id: str, graph_id: str) -> str:
     return f"/v2/{quote(project_id, safe='')}/graphs/{quote(graph_id, safe='')}"
+
+
+def _job_id(answer: dict[str, Any], request: Request, of: str) -> str:
+    """The job_id of what `request` started; an answer without one is an unknown outcome, as GES may
+    have started it all the same."""
+    job_id = answer.get("job_id")
+    if not isinstance(job_id, str) or not job_id:
+        raise ExportOutcomeUnknown(
+            f"GES answered {request.starts} of {of} without a job_id, so it may have started {request.starts}"
+        )
+    return job_id
 
 
 def _about(project_id: str, graph_id: str) -> str:
