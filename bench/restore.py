@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 
 from bench.spawn import ROOT, run_child
-from bench.stand_ins import PROJECT, StandIns
+from bench.stand_ins import PROJECT, StandIns, queue_event
 from local.aws import take_messages
 from local.lambda_runtime import Handler, LocalContext, function_environment, load_function
 
@@ -133,22 +133,8 @@ def _seed(stand_ins: StandIns, project_id: str, graph_id: str) -> None:
 def _follow_up_event(stand_ins: StandIns, graph_id: str) -> dict[str, Any]:
     """The follow-up queue's message for the graph's import job, as the event source delivers it."""
     messages = take_messages(stand_ins.stack.queue_urls[FOLLOW_UPS])
-    (body,) = [m["Body"] for m in messages if json.loads(m["Body"])["graph_id"] == graph_id]
-    return {
-        "Records": [
-            {
-                "messageId": uuid.uuid4().hex,
-                "receiptHandle": "bench",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": stand_ins.stack.queue_arns[FOLLOW_UPS],
-                "awsRegion": "eu-west-1",
-            }
-        ]
-    }
+    (body,) = [json.loads(m["Body"]) for m in messages if json.loads(m["Body"])["graph_id"] == graph_id]
+    return queue_event(stand_ins, [body], queue=FOLLOW_UPS)
 
 
 def _counted(stand_ins: StandIns, handler: Handler, event: dict[str, Any]) -> dict[str, Any]:

@@ -83,9 +83,12 @@ def running() -> Iterator[StandIns]:
         yield StandIns(proxy=proxy, ges=ges, stack=stack)
 
 
-def queue_event(stand_ins: StandIns, bodies: list[dict[str, str]]) -> dict[str, Any]:
-    """An SQS event source mapping's batch, built directly, so no receive or delete is counted."""
-    queue_arn = stand_ins.stack.queue_arns["InputQueue"]
+def queue_event(
+    stand_ins: StandIns, bodies: list[dict[str, Any]], queue: str = "InputQueue"
+) -> dict[str, Any]:
+    """An SQS event source mapping's batch from `queue` (the export function's input queue unless named),
+    built directly, so no receive or delete is counted."""
+    queue_arn = stand_ins.stack.queue_arns[queue]
     return {
         "Records": [
             {

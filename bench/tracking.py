@@ -10,17 +10,17 @@ with the tracker loaded once (so its first check is a cold one).
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from datetime import UTC, datetime
 from typing import Any
 
 from bench.spawn import run_child
-from bench.stand_ins import BACKUP, GRAPH, PROJECT, StandIns
+from bench.stand_ins import BACKUP, GRAPH, PROJECT, StandIns, queue_event
 from local.aws import take_messages
 from local.lambda_runtime import Handler, LocalContext, function_environment, load_function
 
 TRACKER = "TrackExportFunction"
+TRACKING = "TrackingQueue"
 BATCH_SIZE = 10
 BATCHES = 10  # timed, after one warm-up batch
 LIFE = ("pending", "running", "success")  # a tracked job's statuses, one per check
@@ -54,14 +54,14 @@ def _count(stand_ins: StandIns, environment: dict[str, str]) -> dict[str, dict[s
 
 def _whole_job(stand_ins: StandIns, handler: Handler) -> dict[str, int]:
     """Every check of one job until its event: each check's message is the one the previous one sent."""
-    take_messages(stand_ins.stack.queue_urls["TrackingQueue"])  # what earlier checks sent
+    take_messages(stand_ins.stack.queue_urls[TRACKING])  # what earlier checks sent
     event = _event(stand_ins, LIFE, 1)
     total: dict[str, int] = {}
     for _ in LIFE:
         for action, count in _counted(stand_ins, handler, event).items():
             total[action] = total.get(action, 0) + count
-        sent = take_messages(stand_ins.stack.queue_urls["TrackingQueue"])
-        event = {"Records": [_record(sent[0]["Body"])]} if sent else event
+        sent = take_messages(stand_ins.stack.queue_urls[TRACKING])
+        event = queue_event(stand_ins, [json.loads(sent[0]["Body"])], queue=TRACKING) if sent else event
     return dict(sorted(total.items()))
 
 
@@ -75,27 +75,13 @@ def _counted(stand_ins: StandIns, handler: Handler, event: dict[str, Any]) -> di
 
 def _event(stand_ins: StandIns, script: tuple[str, ...], size: int = BATCH_SIZE) -> dict[str, Any]:
     """A tracker's SQS batch of tracking messages, one per new job following `script`."""
-    return {"Records": [_record(_message(stand_ins, script)) for _ in range(size)]}
+    return queue_event(stand_ins, [_message(stand_ins, script) for _ in range(size)], queue=TRACKING)
 
 
-def _message(stand_ins: StandIns, script: tuple[str, ...]) -> str:
+def _message(stand_ins: StandIns, script: tuple[str, ...]) -> dict[str, str]:
     job_id = stand_ins.ges.add_job(PROJECT, GRAPH, script=script)
-    return json.dumps({
+    return {
         "job_id": job_id, "project_id": PROJECT, "graph_id": GRAPH, "backup_id": BACKUP,
         "export_path": f"bench-tracking/{job_id}/", "trigger": "queue",
         "requested_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    })  # fmt: skip
-
-
-def _record(body: str) -> dict[str, Any]:
-    return {
-        "messageId": os.urandom(16).hex(),
-        "receiptHandle": "bench",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:tracking",
-        "awsRegion": "eu-west-1",
-    }
+    }  # fmt: skip
