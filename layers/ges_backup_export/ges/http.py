@@ -113,12 +113,8 @@ class _SendingHTTPConnection(HTTPConnection):
         super().send(data)
 
 
-class _SendingHTTPSConnection(HTTPSConnection):
-    def send(self, data: Any) -> None:
-        if self.sock is None:
-            self.connect()
-        _sending()
-        super().send(data)
+class _SendingHTTPSConnection(_SendingHTTPConnection, HTTPSConnection):
+    """The same mark over TLS: `send` above, HTTPSConnection's connect (the handshake) below it."""
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
