@@ -96,8 +96,6 @@ def measure_all(rounds: int, warm_records: int) -> dict[str, Any]:
         results["latency"] = latency.measure(stands)
         _progress("the job tracker: time per tracking message, AWS requests per check and per job")
         results["tracking"] = tracking.measure(stands)
-        _progress('the restore tester: a restore test\'s requests, a "*" test over 20 graphs at 200 ms')
-        results["restore"] = restore.measure(stands)
         _progress("round trips")
         results["round_trips"] = round_trips.count(stands, FUNCTION_LOG)
         _progress('the restore tester: a restore test\'s requests, a "*" test over 20 graphs at 200 ms')
