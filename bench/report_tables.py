@@ -94,15 +94,15 @@ def round_trip_table(trips: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
 
 def tracking_table(tracking: dict[str, Any], warm: dict[str, dict[str, float]]) -> list[str]:
     """The job tracker (bench/tracking.py), beside the export's own figures."""
-    ms = tracking["ms_per_message"]
+    per_message = tracking["ms_per_message"]
     rows = [
         (scenario, _by_action(counts), str(sum(counts.values())))
         for scenario, counts in tracking["requests"].items()
     ]
     return [
         "The job tracker (bench/tracking.py): warm, per tracking message of SQS batches of 10, "
-        f"{ms(ms['ended'])} for a job that ended (its status, then its completion event) and "
-        f"{ms(ms['running'])} for one still running (its status, then the message again, delayed); "
+        f"{ms(per_message['ended'])} for a job that ended (its status, then its completion event) and "
+        f"{ms(per_message['running'])} for one still running (its status, then the message again, delayed); "
         f"the export takes {ms(warm['ours']['batch_record_ms_median'])} per record. AWS requests (the "
         "receive and delete of Lambda's event source mapping not counted, as for the export):",
         "",
