@@ -206,13 +206,13 @@ def _profile_section(profiles: dict[str, dict[str, Any]]) -> list[str]:
         "Ours, first call: self time by package",
         "",
         *table(("package", "ours", "baseline"),
-                [(pkg, ms(ms), ms(baseline["self_by_package"].get(pkg, 0.0)))
-                 for pkg, ms in ours["self_by_package"].items()], {1, 2}),
+                [(pkg, ms(took), ms(baseline["self_by_package"].get(pkg, 0.0)))
+                 for pkg, took in ours["self_by_package"].items()], {1, 2}),
         "",
         "Ours, first call: top functions by cumulative time (below the handler's wrappers; of a chain of "
         "calls passing the time on, the outermost)",
         "",
-        *table(("cumulative", "function"), [(ms(ms), f"`{name}`") for ms, name in ours["top_cumulative"]],
+        *table(("cumulative", "function"), [(ms(took), f"`{name}`") for took, name in ours["top_cumulative"]],
                 {0}),
     ]  # fmt: skip
     return lines
